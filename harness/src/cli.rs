@@ -1,0 +1,319 @@
+//! Command-line interface: clap definitions, and each command mapped onto
+//! the stages (scenario -> engine -> slo -> report). Returns an exit code;
+//! only `main` exits.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::{self, RunOptions};
+use crate::report;
+use crate::scenario::units::{Dur, Percent};
+use crate::scenario::{self, Overrides, Scenario, Vars};
+use crate::slo;
+use crate::target::{self, HeartbeatStyle, TargetConfig};
+
+/// Exit codes (DESIGN.md): 0 pass, 1 SLO breached, 2 bad input, 3 inconclusive.
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "slogate",
+    version,
+    about = "Load generator and SLO validator for JSON APIs and SSE streams"
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a scenario, judge its SLOs, write the evidence folder.
+    Run(RunArgs),
+    /// Validate a scenario and print the resolved plan; sends nothing.
+    Check(CheckArgs),
+    /// Start the embedded reference target.
+    Serve(ServeArgs),
+    /// Start the embedded target on loopback and run the validation preset against it.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VarArgs {
+    /// Scenario variable, as `k6 run -e`: KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_kv)]
+    pub vars: Vec<(String, String)>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Folder under which the run's evidence folder is created.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Override every probe's duration and stream's hold (e.g. 30s, 5m).
+    #[arg(long, value_parser = parse_dur)]
+    pub duration: Option<Duration>,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[arg(long, value_parser = parse_dur)]
+    pub duration: Option<Duration>,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// How long the demo run lasts.
+    #[arg(long, value_parser = parse_dur, default_value = "30s")]
+    pub duration: Duration,
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// The scenario to run against the embedded target.
+    #[arg(long, default_value = "scenarios/step8-validation.toml")]
+    pub scenario: PathBuf,
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Base latency of JSON answers.
+    #[arg(long, value_parser = parse_dur, default_value = "2ms")]
+    pub latency: Duration,
+    /// Up to this much random extra latency.
+    #[arg(long, value_parser = parse_dur, default_value = "3ms")]
+    pub jitter: Duration,
+    /// Per-route latency: ROUTE=DURATION, routes healthz, ready, config, flags (repeatable).
+    #[arg(long, value_parser = parse_route_latency)]
+    pub route_latency: Vec<(String, Duration)>,
+    /// Share of JSON answers that are 503, e.g. 5%.
+    #[arg(long, value_parser = parse_pct, default_value = "0%")]
+    pub error_rate: f64,
+    /// Require `Authorization: Bearer TOKEN`.
+    #[arg(long, env = "SLOGATE_SERVE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Hold JSON answers due from this time after start ...
+    #[arg(long, value_parser = parse_dur)]
+    pub stall_at: Option<Duration>,
+    /// ... for this long.
+    #[arg(long, value_parser = parse_dur, default_value = "0s")]
+    pub stall_for: Duration,
+    /// Serve JSON with this many workers (a known capacity with --service-time).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    #[arg(long, value_parser = parse_dur, default_value = "0s")]
+    pub service_time: Duration,
+    /// Delay before the stream's response headers.
+    #[arg(long, value_parser = parse_dur, default_value = "0s")]
+    pub header_delay: Duration,
+    /// Heartbeat interval on the stream.
+    #[arg(long, value_parser = parse_dur, default_value = "1s")]
+    pub heartbeat: Duration,
+    #[arg(long, value_enum, default_value = "comment")]
+    pub heartbeat_style: HeartbeatStyle,
+    /// A job event this often (0s: none).
+    #[arg(long, value_parser = parse_dur, default_value = "2s")]
+    pub event_interval: Duration,
+    /// Each stream falls silent this long after it opens ...
+    #[arg(long, value_parser = parse_dur)]
+    pub stream_stall_after: Option<Duration>,
+    /// ... for this long.
+    #[arg(long, value_parser = parse_dur, default_value = "0s")]
+    pub stream_stall_for: Duration,
+    /// The server ends each stream after this long.
+    #[arg(long, value_parser = parse_dur)]
+    pub stream_close_after: Option<Duration>,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> TargetConfig {
+        TargetConfig {
+            latency: self.latency,
+            jitter: self.jitter,
+            route_latency: self.route_latency.iter().cloned().collect(),
+            error_rate: self.error_rate,
+            token: self.token.clone(),
+            stall_at: self.stall_at,
+            stall_for: self.stall_for,
+            workers: self.workers,
+            service_time: self.service_time,
+            header_delay: self.header_delay,
+            heartbeat: self.heartbeat,
+            heartbeat_style: self.heartbeat_style,
+            event_interval: self.event_interval,
+            stream_stall_after: self.stream_stall_after,
+            stream_stall_for: self.stream_stall_for,
+            stream_close_after: self.stream_close_after,
+        }
+    }
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))?;
+    if k.is_empty() {
+        return Err(format!("expected KEY=VALUE, got {s:?}"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+fn parse_dur(s: &str) -> Result<Duration, String> {
+    Dur::parse(s).map(|d| d.0)
+}
+
+fn parse_pct(s: &str) -> Result<f64, String> {
+    Percent::parse(s).map(|p| p.0)
+}
+
+fn parse_route_latency(s: &str) -> Result<(String, Duration), String> {
+    let (k, v) = parse_kv(s)?;
+    Ok((k, parse_dur(&v)?))
+}
+
+fn vars(v: &VarArgs) -> Vars {
+    Vars {
+        cli: v.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+    }
+}
+
+/// Loads a scenario or reports why not (exit 2, nothing sent).
+pub fn load(path: &Path, vars: &Vars, duration: Option<Duration>) -> Result<Scenario, i32> {
+    scenario::load(path, vars, &Overrides { duration }).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_BAD_INPUT
+    })
+}
+
+pub async fn dispatch(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(a) => {
+            let sc = match load(&a.scenario, &vars(&a.vars), a.duration) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            run_and_report(
+                &sc,
+                &a.out,
+                &RunOptions {
+                    quiet: a.quiet,
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+        Command::Check(a) => match load(&a.scenario, &vars(&a.vars), a.duration) {
+            Ok(sc) => {
+                print!("{}", crate::plan::render(&sc));
+                0
+            }
+            Err(code) => code,
+        },
+        Command::Serve(a) => serve(a).await,
+        Command::Demo(a) => demo(a).await,
+    }
+}
+
+/// Runs, judges, writes evidence, prints the verdict table; returns the exit code.
+pub async fn run_and_report(sc: &Scenario, out: &Path, opts: &RunOptions) -> i32 {
+    let m = match engine::run(sc, opts).await {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {}", sc.secrets.mask(&format!("{e:#}")));
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let results = slo::evaluate(sc, &m.probes, &m.streams);
+    let agent = opts.agent.map(|(i, n)| format!("{i}/{n}"));
+    let summary = report::summary::build(sc, &m, results, agent);
+    let dir = out.join(&summary.run.id);
+    if let Err(e) = report::write(&dir, &summary, &m.hlog, &sc.secrets) {
+        eprintln!("error: cannot write evidence: {e:#}");
+        return 3;
+    }
+    print!("{}", sc.secrets.mask(&report::terminal(&summary)));
+    println!("evidence: {}", dir.display());
+    summary.run.exit_code
+}
+
+async fn serve(a: ServeArgs) -> i32 {
+    if !a.addr.ip().is_loopback() {
+        tracing::warn!("serving on a non-loopback address {}", a.addr);
+    }
+    match target::start(a.config(), a.addr).await {
+        Ok(t) => {
+            eprintln!("slogate target listening on {}", t.base_url());
+            let _ = tokio::signal::ctrl_c().await;
+            t.stop();
+            0
+        }
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", a.addr);
+            EXIT_BAD_INPUT
+        }
+    }
+}
+
+/// A throwaway bearer token for the demo: the target requires it and the
+/// reports must not show it.
+fn demo_token() -> String {
+    format!("demo-{:016x}", rand::random::<u64>())
+}
+
+async fn demo(a: DemoArgs) -> i32 {
+    let token = demo_token();
+    let cfg = TargetConfig {
+        token: Some(token.clone()),
+        ..TargetConfig::default()
+    };
+    let t = match target::start(cfg, "127.0.0.1:0".parse().expect("static address")).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot start the embedded target: {e}");
+            return 3;
+        }
+    };
+    eprintln!(
+        "embedded target on {}; running {} for {:?}",
+        t.base_url(),
+        a.scenario.display(),
+        a.duration
+    );
+    let mut v = Vars::default();
+    v.cli.insert("BASE_URL".into(), t.base_url());
+    v.cli.insert("TOKEN".into(), token);
+    let sc = match load(&a.scenario, &v, Some(a.duration)) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let code = run_and_report(
+        &sc,
+        &a.out,
+        &RunOptions {
+            quiet: a.quiet,
+            ..Default::default()
+        },
+    )
+    .await;
+    t.stop();
+    code
+}

@@ -1,0 +1,239 @@
+//! One SSE stream, held for a time: eventsource-client parses events and
+//! reconnects; a metering transport underneath timestamps response headers
+//! and every body chunk, so liveness is measured at the byte level.
+//!
+//! Why the byte level: a data-less `event: ping` block (nchan's default
+//! keep-alive) or a bare blank line is dispatched by no spec-following
+//! parser, yet it proves the stream is alive. The transport finds message
+//! boundaries (a comment line, or a blank line that ends a block or stands
+//! alone) and the heartbeat gap is the time between them. Event counts, data
+//! events and ids come from eventsource-client's items.
+
+mod liveness;
+mod transport;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eventsource_client::{Client, ClientBuilder, Error as EsError, ReconnectOptions, SSE};
+use futures_util::StreamExt;
+
+use crate::metrics::{ErrorClass, StreamRecorder};
+use crate::net::Connector;
+use crate::scenario::StreamSpec;
+pub use liveness::Scanner;
+use liveness::Shared;
+use transport::Metered;
+
+/// Everything one stream needs, cloned per connection.
+pub struct SseProbe {
+    pub spec: StreamSpec,
+    pub connector: Connector,
+    pub recorder: Arc<StreamRecorder>,
+}
+
+/// Why a stream stopped before its hold ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    HoldOver,
+    Cancelled,
+    /// The server answered 204: "do not reconnect".
+    ServerClosed,
+    /// Not an event stream (e.g. an HTML login page): reconnecting cannot help.
+    NotSse,
+    /// The client gave up (reconnects off, or the first connect failed).
+    GaveUp,
+}
+
+impl SseProbe {
+    /// Opens the stream and reads it until `hold` has passed or `cancel`.
+    pub async fn run(&self, cancel: tokio::sync::watch::Receiver<bool>) -> Ended {
+        let started = Instant::now();
+        let shared = Arc::new(Shared::new(
+            started,
+            self.recorder.clone(),
+            self.spec.max_event_size,
+        ));
+        let transport = Metered::new(
+            self.connector.clone(),
+            shared.clone(),
+            self.spec.idle_timeout,
+        );
+        let client = match self.build_client(transport) {
+            Ok(c) => c,
+            Err(_) => return Ended::GaveUp,
+        };
+        self.recorder
+            .open
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let deadline = tokio::time::Instant::from_std(started + self.spec.hold);
+        let ended = self.read(client, &shared, deadline, cancel).await;
+        self.recorder
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        shared.finish(Instant::now());
+        ended
+    }
+
+    fn build_client(&self, transport: Metered) -> Result<impl Client, EsError> {
+        let mut b = ClientBuilder::for_url(&self.spec.url.to_string())?;
+        for (k, v) in &self.spec.headers {
+            b = b.header(k, v)?;
+        }
+        if let Some(id) = &self.spec.last_event_id {
+            b = b.last_event_id(id.clone());
+        }
+        let opts = ReconnectOptions::reconnect(self.spec.reconnect)
+            .retry_initial(false)
+            .delay(Duration::from_secs(1))
+            .backoff_factor(2)
+            .delay_max(Duration::from_secs(60))
+            .build();
+        Ok(b.reconnect(opts).build_with_transport(transport))
+    }
+
+    async fn read(
+        &self,
+        client: impl Client,
+        shared: &Shared,
+        deadline: tokio::time::Instant,
+        mut cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> Ended {
+        let mut stream = client.stream();
+        let mut ids = IdTracker::default();
+        loop {
+            let item = tokio::select! {
+                biased;
+                _ = cancel.changed() => return Ended::Cancelled,
+                _ = tokio::time::sleep_until(deadline) => return Ended::HoldOver,
+                item = stream.next() => item,
+            };
+            let Some(item) = item else {
+                return Ended::GaveUp;
+            };
+            let now = Instant::now();
+            match item {
+                Ok(SSE::Connected(c)) => {
+                    let resp = c.response();
+                    if resp.status() == 204 {
+                        shared.with(|d| d.closed_204 += 1);
+                        return Ended::ServerClosed;
+                    }
+                    let ct = resp
+                        .get_header_value("content-type")
+                        .ok()
+                        .flatten()
+                        .unwrap_or("");
+                    if !is_event_stream(ct) {
+                        tracing::warn!(stream = %self.spec.name, content_type = ct, "not an event stream");
+                        shared.with(|d| d.errors.bump(ErrorClass::Protocol));
+                        return Ended::NotSse;
+                    }
+                    ids.reconnected();
+                }
+                Ok(SSE::Comment(_)) => shared.with(|d| d.comments += 1),
+                Ok(SSE::Event(ev)) => {
+                    let is_data = self.spec.data_events.is_empty()
+                        || self.spec.data_events.contains(&ev.event_type);
+                    shared.on_event(now, is_data);
+                    if let Some((lost, repeated)) = ids.see(ev.id.as_deref()) {
+                        shared.with(|d| {
+                            d.ids_lost += lost;
+                            d.ids_repeated += repeated;
+                        });
+                    }
+                }
+                Err(e) => self.on_error(shared, &e),
+            }
+        }
+    }
+
+    fn on_error(&self, shared: &Shared, e: &EsError) {
+        let class = match e {
+            // The transport already counted statuses, connect failures and timeouts.
+            EsError::UnexpectedResponse(r, _) => {
+                tracing::debug!(stream = %self.spec.name, status = r.status(), "stream refused");
+                return;
+            }
+            EsError::Transport(_) | EsError::TimedOut => return,
+            EsError::Eof | EsError::UnexpectedEof => {
+                tracing::debug!(stream = %self.spec.name, "server ended the stream");
+                return;
+            }
+            EsError::InvalidLine(l) => {
+                tracing::warn!(stream = %self.spec.name, "invalid UTF-8 or line from server: {l}");
+                ErrorClass::Protocol
+            }
+            other => {
+                tracing::warn!(stream = %self.spec.name, "stream error: {other}");
+                ErrorClass::Protocol
+            }
+        };
+        shared.with(|d| d.errors.bump(class));
+    }
+}
+
+/// `text/event-stream`, ignoring parameters and case (case B14).
+pub fn is_event_stream(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("text/event-stream")
+}
+
+/// Counts event ids lost or repeated across a reconnect, where ids end in
+/// a number (`42`, or nchan's `1733300000:7`).
+#[derive(Default)]
+struct IdTracker {
+    last: Option<u64>,
+    after_reconnect: bool,
+}
+
+impl IdTracker {
+    fn reconnected(&mut self) {
+        self.after_reconnect = self.last.is_some();
+    }
+
+    /// Returns (lost, repeated) for the first id seen after a reconnect.
+    fn see(&mut self, id: Option<&str>) -> Option<(u64, u64)> {
+        let n = id.and_then(|s| s.rsplit(':').next()?.trim().parse::<u64>().ok())?;
+        let prev = self.last.replace(n);
+        if !std::mem::take(&mut self.after_reconnect) {
+            return None;
+        }
+        let prev = prev?;
+        Some(if n > prev + 1 {
+            (n - prev - 1, 0)
+        } else if n <= prev {
+            (0, prev - n + 1)
+        } else {
+            (0, 0)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_ignores_case_and_parameters() {
+        assert!(is_event_stream("text/event-stream"));
+        assert!(is_event_stream("Text/Event-Stream;charset=UTF-8"));
+        assert!(is_event_stream("text/event-stream; charset=utf-8"));
+        assert!(!is_event_stream("text/html; charset=utf-8"));
+        assert!(!is_event_stream(""));
+    }
+
+    #[test]
+    fn ids_lost_and_repeated_across_reconnects() {
+        let mut t = IdTracker::default();
+        assert_eq!(t.see(Some("1")), None);
+        assert_eq!(t.see(Some("2")), None);
+        t.reconnected();
+        assert_eq!(t.see(Some("5")), Some((2, 0)));
+        t.reconnected();
+        assert_eq!(t.see(Some("4")), Some((0, 2)));
+        t.reconnected();
+        assert_eq!(t.see(Some("1700000000:5")), Some((0, 0)));
+        assert_eq!(t.see(None), None);
+    }
+}

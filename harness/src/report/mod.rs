@@ -1,0 +1,146 @@
+//! The evidence folder: `summary.json` first, then every file rendered from
+//! it (and from the interval log), then `manifest.json` with their hashes.
+//! Every text passes through the secret mask before it touches the disk.
+
+pub mod csv;
+pub mod fmt;
+pub mod manifest;
+pub mod markdown;
+pub mod summary;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+
+use crate::scenario::Secrets;
+pub use summary::Summary;
+
+/// How long evidence must be kept by default: one year and a day.
+pub const RETAIN: Duration = Duration::from_secs(366 * 24 * 3600);
+
+pub const SUMMARY: &str = "summary.json";
+pub const HLOG: &str = "histograms.hlog";
+
+/// Writes every report file into `dir` (created if needed).
+pub fn write(
+    dir: &Path,
+    s: &Summary,
+    hlog: &[u8],
+    secrets: &Secrets,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut files = Vec::new();
+    let mut put = |name: &str, text: String| -> anyhow::Result<()> {
+        let p = dir.join(name);
+        std::fs::write(&p, secrets.mask(&text))
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        files.push(p);
+        Ok(())
+    };
+    put(SUMMARY, serde_json::to_string_pretty(s)? + "\n")?;
+    put(HLOG, String::from_utf8_lossy(hlog).into_owned())?;
+    render_all(s, &mut put)?;
+    write_manifest(dir, s)?;
+    files.push(dir.join("manifest.json"));
+    Ok(files)
+}
+
+/// The files rendered from the summary alone.
+pub fn render_all(
+    s: &Summary,
+    put: &mut dyn FnMut(&str, String) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    put("metrics.csv", csv::render(s)?)?;
+    put("report.md", markdown::render(s))?;
+    Ok(())
+}
+
+pub fn write_manifest(dir: &Path, s: &Summary) -> anyhow::Result<()> {
+    let mut files = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name != "manifest.json" && e.file_type()?.is_file() {
+            files.insert(name, manifest::sha256_file(&e.path())?);
+        }
+    }
+    let started =
+        humantime::parse_rfc3339(&s.run.started_utc).unwrap_or_else(|_| SystemTime::now());
+    let m = manifest::Manifest {
+        schema: manifest::SCHEMA.into(),
+        tool: s.tool.name.clone(),
+        tool_version: s.tool.version.clone(),
+        run_id: s.run.id.clone(),
+        scenario: s.run.scenario.clone(),
+        scenario_sha256: s.run.scenario_sha256.clone(),
+        started_utc: s.run.started_utc.clone(),
+        ended_utc: s.run.ended_utc.clone(),
+        retain_until_utc: summary::utc(started + RETAIN),
+        complete: s.run.complete,
+        files,
+    };
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_string_pretty(&m)? + "\n",
+    )?;
+    Ok(())
+}
+
+/// The verdict table for the terminal.
+pub fn terminal(s: &Summary) -> String {
+    use fmt::{bound, margin, value};
+    let mut rows = vec![[
+        "scope".to_string(),
+        "SLO".into(),
+        "measured".into(),
+        "threshold".into(),
+        "margin".into(),
+        "verdict".into(),
+    ]];
+    for r in &s.slos {
+        rows.push([
+            r.scope.clone(),
+            format!("{} {}", r.metric, bound(r.bound)),
+            value(r.value, &r.unit),
+            value(Some(r.threshold), &r.unit),
+            margin(r.margin, &r.unit),
+            r.verdict.label().into(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (n, r) in rows.iter().enumerate() {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if (2..5).contains(&i) {
+                    format!("{c:>w$}", w = widths[i])
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+        if n == 0 {
+            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 10));
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!(
+        "\nverdict: {} (exit {})  requests {}  5xx {}  availability {}\n",
+        s.run.verdict.label(),
+        s.run.exit_code,
+        s.totals.requests,
+        s.totals.status_5xx,
+        value(s.totals.availability, "ratio")
+    ));
+    for why in &s.run.reasons {
+        out.push_str(&format!("inconclusive: {why}\n"));
+    }
+    out
+}
