@@ -247,7 +247,10 @@ mod tests {
 
     #[test]
     fn no_successes_means_no_latency_and_full_error_rate() {
-        let mut d = ProbeData { requests: 200, ..Default::default() };
+        let mut d = ProbeData {
+            requests: 200,
+            ..Default::default()
+        };
         d.errors.bump(crate::metrics::ErrorClass::ConnectRefused);
         assert_eq!(probe_value(Metric::LatencyP99, &d), None);
         assert_eq!(probe_value(Metric::ErrorRate, &d), Some(1.0));
@@ -255,7 +258,11 @@ mod tests {
 
     #[test]
     fn availability_counts_5xx_and_transport_errors_only() {
-        let mut p = ProbeData { requests: 1000, ok: 990, ..Default::default() };
+        let mut p = ProbeData {
+            requests: 1000,
+            ok: 990,
+            ..Default::default()
+        };
         p.status[5] = 4;
         p.status[4] = 5;
         p.errors.bump(crate::metrics::ErrorClass::Timeout);

@@ -6,6 +6,7 @@ pub mod csv;
 pub mod fmt;
 pub mod manifest;
 pub mod markdown;
+pub mod stored;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
