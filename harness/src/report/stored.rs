@@ -141,7 +141,9 @@ mod tests {
         };
         let t = s.total("p.latency");
         assert_eq!(t.len(), 1001);
-        assert_eq!(t.h.value_at_quantile(0.5), a.h.value_at_quantile(0.5));
+        let mut both = a.clone();
+        both.add(&b);
+        assert_eq!(t.h.value_at_quantile(0.5), both.h.value_at_quantile(0.5));
         assert!((t.max_ms().unwrap() - 5332.0).abs() < 5.0);
     }
 
