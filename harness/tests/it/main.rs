@@ -1,0 +1,4 @@
+//! All integration tests in one binary: each module covers one capability,
+//! against servers started in-process on loopback port 0.
+
+mod common;
