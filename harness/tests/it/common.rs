@@ -13,12 +13,18 @@ use slogate::slo;
 use slogate::target::{self, Running, TargetConfig};
 
 pub async fn target(cfg: TargetConfig) -> Running {
-    target::start(cfg, "127.0.0.1:0".parse().unwrap()).await.expect("target starts")
+    target::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("target starts")
 }
 
 /// A quiet, deterministic target: no jitter, a fixed small latency.
 pub fn quiet_target() -> TargetConfig {
-    TargetConfig { latency: Duration::from_millis(1), jitter: Duration::ZERO, ..TargetConfig::default() }
+    TargetConfig {
+        latency: Duration::from_millis(1),
+        jitter: Duration::ZERO,
+        ..TargetConfig::default()
+    }
 }
 
 pub fn scenario(toml: &str, base_url: &str) -> Scenario {
@@ -26,7 +32,12 @@ pub fn scenario(toml: &str, base_url: &str) -> Scenario {
 }
 
 pub fn scenario_with(toml: &str, vars: &[(&str, &str)]) -> Scenario {
-    let v = Vars { cli: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+    let v = Vars {
+        cli: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
     scenario::parse("test.toml", toml, &v, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -36,7 +47,10 @@ pub struct Outcome {
 }
 
 pub async fn run(sc: &Scenario) -> Outcome {
-    let opts = RunOptions { quiet: true, ..Default::default() };
+    let opts = RunOptions {
+        quiet: true,
+        ..Default::default()
+    };
     let measured = engine::run(sc, &opts).await.expect("run");
     let results = slo::evaluate(sc, &measured.probes, &measured.streams);
     let summary = summary::build(sc, &measured, results, None);

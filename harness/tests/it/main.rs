@@ -2,3 +2,4 @@
 //! against servers started in-process on loopback port 0.
 
 mod common;
+mod validation;
