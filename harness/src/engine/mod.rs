@@ -158,17 +158,15 @@ async fn drive(
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut interrupted = false;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let stop = stop_signal();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = tick.tick() => collector.tick(Instant::now()),
-            r = &mut ctrl_c, if !interrupted => {
-                if r.is_ok() {
-                    tracing::warn!("interrupted: stopping load and writing partial evidence");
-                    interrupted = true;
-                    let _ = cancel.send(true);
-                }
+            _ = &mut stop, if !interrupted => {
+                tracing::warn!("interrupted: stopping load and writing partial evidence");
+                interrupted = true;
+                let _ = cancel.send(true);
             }
             j = tasks.join_next() => match j {
                 None => break,
@@ -178,6 +176,22 @@ async fn drive(
         }
     }
     interrupted
+}
+
+/// Ctrl-C, or SIGTERM (what CI runners and Kubernetes send before killing).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// A TCP connect to the target, nothing sent: tells "down from the start"
@@ -228,7 +242,8 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(mut self) {
+    async fn run(self) {
+        let mut cancel = self.cancel.clone();
         let mut conn: Option<Sender> = None;
         let mut free_since = Instant::now();
         while let Some((_, due)) = self.slots.claim(self.start.elapsed()) {
@@ -241,14 +256,18 @@ impl Worker {
             if intended > Instant::now() {
                 tokio::select! {
                     _ = tokio::time::sleep_until(intended.into()) => {}
-                    _ = self.cancel.changed() => return,
+                    _ = cancel.changed() => return,
                 }
             }
-            if *self.cancel.borrow() {
+            if *cancel.borrow() {
                 return;
             }
             let sent = Instant::now();
-            let outcome = self.exchange(&mut conn).await;
+            // An interrupted run stops at once; requests in flight are not recorded.
+            let outcome = tokio::select! {
+                o = self.exchange(&mut conn) => o,
+                _ = cancel.changed() => return,
+            };
             let done = Instant::now();
             self.record(intended, sent, done, backpressure, outcome);
             free_since = done;

@@ -361,6 +361,15 @@ fn an_unreachable_target_is_inconclusive_with_evidence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_writes_partial_evidence_marked_incomplete() {
+    interrupted_by("-INT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_writes_partial_evidence_marked_incomplete() {
+    interrupted_by("-TERM").await;
+}
+
+async fn interrupted_by(signal: &str) {
     let t = target(quiet_target()).await;
     let dir = tempfile::tempdir().unwrap();
     let p = write_scenario(dir.path(), "30s");
