@@ -389,7 +389,7 @@ async fn interrupted_by(signal: &str) {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let pid = child.id().to_string();
     assert!(Command::new("kill")
-        .args(["-INT", &pid])
+        .args([signal, &pid])
         .status()
         .unwrap()
         .success());
