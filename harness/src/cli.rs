@@ -97,10 +97,10 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// Base latency of JSON answers.
-    #[arg(long, value_parser = parse_dur, default_value = "2ms")]
+    #[arg(long, value_parser = parse_knob, default_value = "2ms")]
     pub latency: Duration,
     /// Up to this much random extra latency.
-    #[arg(long, value_parser = parse_dur, default_value = "3ms")]
+    #[arg(long, value_parser = parse_knob, default_value = "3ms")]
     pub jitter: Duration,
     /// Per-route latency: ROUTE=DURATION, routes healthz, ready, config, flags (repeatable).
     #[arg(long, value_parser = parse_route_latency)]
@@ -115,15 +115,15 @@ pub struct ServeArgs {
     #[arg(long, value_parser = parse_dur)]
     pub stall_at: Option<Duration>,
     /// ... for this long.
-    #[arg(long, value_parser = parse_dur, default_value = "0s")]
+    #[arg(long, value_parser = parse_knob, default_value = "0s")]
     pub stall_for: Duration,
     /// Serve JSON with this many workers (a known capacity with --service-time).
     #[arg(long)]
     pub workers: Option<usize>,
-    #[arg(long, value_parser = parse_dur, default_value = "0s")]
+    #[arg(long, value_parser = parse_knob, default_value = "0s")]
     pub service_time: Duration,
     /// Delay before the stream's response headers.
-    #[arg(long, value_parser = parse_dur, default_value = "0s")]
+    #[arg(long, value_parser = parse_knob, default_value = "0s")]
     pub header_delay: Duration,
     /// Heartbeat interval on the stream.
     #[arg(long, value_parser = parse_dur, default_value = "1s")]
@@ -131,13 +131,13 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value = "comment")]
     pub heartbeat_style: HeartbeatStyle,
     /// A job event this often (0s: none).
-    #[arg(long, value_parser = parse_dur, default_value = "2s")]
+    #[arg(long, value_parser = parse_knob, default_value = "2s")]
     pub event_interval: Duration,
     /// Each stream falls silent this long after it opens ...
     #[arg(long, value_parser = parse_dur)]
     pub stream_stall_after: Option<Duration>,
     /// ... for this long.
-    #[arg(long, value_parser = parse_dur, default_value = "0s")]
+    #[arg(long, value_parser = parse_knob, default_value = "0s")]
     pub stream_stall_for: Duration,
     /// The server ends each stream after this long.
     #[arg(long, value_parser = parse_dur)]
@@ -181,6 +181,14 @@ fn parse_dur(s: &str) -> Result<Duration, String> {
     Dur::parse(s).map(|d| d.0)
 }
 
+/// A target knob, where zero means "off".
+fn parse_knob(s: &str) -> Result<Duration, String> {
+    if s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_dur(s)
+}
+
 fn parse_pct(s: &str) -> Result<f64, String> {
     Percent::parse(s).map(|p| p.0)
 }
@@ -198,10 +206,31 @@ fn vars(v: &VarArgs) -> Vars {
 
 /// Loads a scenario or reports why not (exit 2, nothing sent).
 pub fn load(path: &Path, vars: &Vars, duration: Option<Duration>) -> Result<Scenario, i32> {
-    scenario::load(path, vars, &Overrides { duration }).map_err(|e| {
+    let sc = scenario::load(path, vars, &Overrides { duration }).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_BAD_INPUT
-    })
+    })?;
+    crate::logging::register(&sc.secrets);
+    Ok(sc)
+}
+
+/// The preset `demo` runs, built in so that the demo works from any folder.
+const DEMO_PRESET: &str = include_str!("../../scenarios/step8-validation.toml");
+const DEMO_PRESET_PATH: &str = "scenarios/step8-validation.toml";
+
+fn load_demo(path: &Path, vars: &Vars, duration: Duration) -> Result<Scenario, i32> {
+    if path.exists() || path != Path::new(DEMO_PRESET_PATH) {
+        return load(path, vars, Some(duration));
+    }
+    let ov = Overrides {
+        duration: Some(duration),
+    };
+    let sc = scenario::parse(DEMO_PRESET_PATH, DEMO_PRESET, vars, &ov).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_BAD_INPUT
+    })?;
+    crate::logging::register(&sc.secrets);
+    Ok(sc)
 }
 
 pub async fn dispatch(cli: Cli) -> i32 {
@@ -235,6 +264,11 @@ pub async fn dispatch(cli: Cli) -> i32 {
 
 /// Runs, judges, writes evidence, prints the verdict table; returns the exit code.
 pub async fn run_and_report(sc: &Scenario, out: &Path, opts: &RunOptions) -> i32 {
+    // Find out before sending load that the evidence could not be kept.
+    if let Err(e) = report::check_writable(out) {
+        eprintln!("error: {e:#}");
+        return EXIT_BAD_INPUT;
+    }
     let m = match engine::run(sc, opts).await {
         Ok(m) => m,
         Err(e) => {
@@ -244,14 +278,23 @@ pub async fn run_and_report(sc: &Scenario, out: &Path, opts: &RunOptions) -> i32
     };
     let results = slo::evaluate(sc, &m.probes, &m.streams);
     let agent = opts.agent.map(|(i, n)| format!("{i}/{n}"));
-    let summary = report::summary::build(sc, &m, results, agent);
-    let dir = out.join(&summary.run.id);
+    let mut summary = report::summary::build(sc, &m, results, agent);
+    print!("{}", sc.secrets.mask(&report::terminal(&summary)));
+    let dir = match report::new_run_dir(out, &summary.run.id) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot write evidence: {e:#}");
+            return 3;
+        }
+    };
+    summary.run.id = dir
+        .file_name()
+        .map_or(summary.run.id.clone(), |n| n.to_string_lossy().into());
     if let Err(e) = report::write(&dir, &summary, &m.hlog, &sc.secrets) {
         eprintln!("error: cannot write evidence: {e:#}");
         return 3;
     }
-    print!("{}", sc.secrets.mask(&report::terminal(&summary)));
-    println!("evidence: {}", dir.display());
+    println!("evidence: {}", sc.secrets.mask(&dir.display().to_string()));
     summary.run.exit_code
 }
 
@@ -301,7 +344,7 @@ async fn demo(a: DemoArgs) -> i32 {
     let mut v = Vars::default();
     v.cli.insert("BASE_URL".into(), t.base_url());
     v.cli.insert("TOKEN".into(), token);
-    let sc = match load(&a.scenario, &v, Some(a.duration)) {
+    let sc = match load_demo(&a.scenario, &v, a.duration) {
         Ok(s) => s,
         Err(code) => return code,
     };

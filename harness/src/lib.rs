@@ -16,6 +16,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod plan;

@@ -167,12 +167,13 @@ impl ErrorClass {
         }
     }
 
-    /// Transport-level: no HTTP answer at all.
+    /// No usable answer at all: the connection, TLS, HTTP or SSE framing
+    /// failed. These, with 5xx, are what availability counts against.
     pub fn is_transport(self) -> bool {
         use ErrorClass::*;
         matches!(
             self,
-            Timeout | ConnectRefused | ConnectTimeout | Connect | Tls | Io
+            Timeout | ConnectRefused | ConnectTimeout | Connect | Tls | Io | Protocol
         )
     }
 

@@ -14,6 +14,9 @@ use crate::scenario::{Check, ProbeSpec};
 
 const MAX_REDIRECTS: usize = 5;
 
+/// The largest body a JSON check will read; a longer one is a protocol error.
+pub const MAX_CHECKED_BODY: usize = 16 * 1024 * 1024;
+
 /// A prepared request, built once per probe.
 #[derive(Clone)]
 pub struct JsonProbe {
@@ -148,9 +151,16 @@ impl JsonProbe {
         mut body: hyper::body::Incoming,
     ) -> Result<Option<Bytes>, ErrorClass> {
         if !self.checks.is_empty() {
-            return match body.collect().await {
+            // A body read for checks is held in memory: an endless one must not be.
+            return match http_body_util::Limited::new(body, MAX_CHECKED_BODY)
+                .collect()
+                .await
+            {
                 Ok(c) => Ok(Some(c.to_bytes())),
-                Err(e) => Err(classify_hyper(&e)),
+                Err(e) => Err(match e.downcast_ref::<hyper::Error>() {
+                    Some(h) => classify_hyper(h),
+                    None => ErrorClass::Protocol,
+                }),
             };
         }
         while let Some(f) = body.frame().await {

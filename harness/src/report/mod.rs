@@ -23,6 +23,36 @@ pub const RETAIN: Duration = Duration::from_secs(366 * 24 * 3600);
 pub const SUMMARY: &str = "summary.json";
 pub const HLOG: &str = "histograms.hlog";
 
+/// Fails early when evidence could not be written under `out`.
+pub fn check_writable(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the evidence folder {}", out.display()))?;
+    let probe = out.join(format!(".slogate-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("cannot write evidence under {}", out.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// A fresh folder for one run: two runs in the same second get `-2`, `-3`...
+pub fn new_run_dir(out: &Path, id: &str) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(out)?;
+    for n in 1..1000 {
+        let name = if n == 1 {
+            id.to_string()
+        } else {
+            format!("{id}-{n}")
+        };
+        let dir = out.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+        }
+    }
+    anyhow::bail!("too many runs named {id} in {}", out.display())
+}
+
 /// Writes every report file into `dir` (created if needed).
 pub fn write(
     dir: &Path,
@@ -144,4 +174,16 @@ pub fn terminal(s: &Summary) -> String {
         out.push_str(&format!("inconclusive: {why}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn runs_in_the_same_second_get_their_own_folders() {
+        let out = tempfile::tempdir().unwrap();
+        let a = super::new_run_dir(out.path(), "x-2026").unwrap();
+        let b = super::new_run_dir(out.path(), "x-2026").unwrap();
+        assert_ne!(a, b);
+        assert!(b.ends_with("x-2026-2"));
+    }
 }

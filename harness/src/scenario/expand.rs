@@ -42,6 +42,11 @@ pub fn expand(src: &str, vars: &Vars) -> Result<Expanded, Unresolved> {
     let mut out = String::with_capacity(src.len());
     let mut used = Vec::new();
     for (ln, line) in src.split_inclusive('\n').enumerate() {
+        // A comment line may mention ${VAR} without needing it set.
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
         let mut rest = line;
         let mut col = 1;
         while let Some(pos) = rest.find('$') {
@@ -74,7 +79,11 @@ pub fn expand(src: &str, vars: &Vars) -> Result<Expanded, Unresolved> {
                 Some((n, d)) => (n, Some(d)),
                 None => (expr, None),
             };
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            let nested = default.is_some_and(|d| d.contains("${"));
+            if nested
+                || name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
                 return Err(unresolved(true, expr));
             }
             let value = vars
@@ -157,6 +166,16 @@ mod tests {
             (err.name.as_str(), err.line, err.col),
             ("MISSING_VAR_Q", 2, 6)
         );
+    }
+
+    #[test]
+    fn comments_are_not_expanded_and_nesting_is_refused() {
+        let e = expand("# set ${UNSET_Q1}\na = 1\n", &Vars::default()).unwrap();
+        assert_eq!(e.text, "# set ${UNSET_Q1}\na = 1\n");
+        let err = expand("a = \"${A_Q:-${B_Q}}\"", &Vars::default())
+            .err()
+            .unwrap();
+        assert!(err.malformed);
     }
 
     #[test]

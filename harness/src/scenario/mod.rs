@@ -305,6 +305,10 @@ impl Secrets {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    pub fn merge(&mut self, other: &Secrets) {
+        other.0.iter().for_each(|v| self.add(v));
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -379,8 +383,14 @@ pub fn parse(
         file,
         src: &expanded.text,
     };
-    let raw: raw::File = toml::from_str(&expanded.text).map_err(|e| ctx.toml_error(&e))?;
-    let mut sc = resolve(&ctx, raw, ov, secrets)?;
+    // An error may quote a value that came from a secret variable.
+    let masked = |e: ScenarioError| ScenarioError {
+        field: secrets.mask(&e.field),
+        message: secrets.mask(&e.message),
+        ..e
+    };
+    let raw: raw::File = toml::from_str(&expanded.text).map_err(|e| masked(ctx.toml_error(&e)))?;
+    let mut sc = resolve(&ctx, raw, ov, secrets.clone()).map_err(masked)?;
     sc.file = PathBuf::from(file);
     sc.sha256 = hex::encode(Sha256::digest(src.as_bytes()));
     Ok(sc)
@@ -448,16 +458,42 @@ fn resolve(
     mut secrets: Secrets,
 ) -> Result<Scenario, ScenarioError> {
     let base_url = check_base_url(ctx, &raw.base_url)?;
+    let bearer = raw.auth.bearer.as_ref().map(|b| b.get_ref().clone());
     if let Some(b) = &raw.auth.bearer {
-        secrets.add(b);
+        secrets.add(b.get_ref());
+        if http::HeaderValue::from_str(&format!("Bearer {}", b.get_ref())).is_err() {
+            return Err(ctx.err(
+                b.span(),
+                "auth.bearer",
+                "the token holds characters a header cannot carry (newline or control character)"
+                    .into(),
+            ));
+        }
     }
     let d = &raw.defaults;
+    let ca_file = match &d.ca_file {
+        None => None,
+        Some(f) => {
+            let p = PathBuf::from(f.get_ref());
+            if !p.is_file() {
+                return Err(ctx.err(
+                    f.span(),
+                    "defaults.ca_file",
+                    format!(
+                        "CA bundle {:?} does not exist or is not a file",
+                        f.get_ref()
+                    ),
+                ));
+            }
+            Some(p)
+        }
+    };
     let settings = Settings {
         timeout: d.timeout.map_or(defaults::TIMEOUT, |v| v.0),
         connect_timeout: d.connect_timeout.map_or(defaults::CONNECT_TIMEOUT, |v| v.0),
         http: http_version(ctx, d.http.as_ref())?,
         insecure: d.insecure.unwrap_or(false),
-        ca_file: d.ca_file.as_ref().map(PathBuf::from),
+        ca_file,
         interval: d.interval.map_or(defaults::INTERVAL, |v| v.0),
         max_late_ratio: d.max_late_ratio.map_or(defaults::MAX_LATE_RATIO, |p| p.0),
         late_threshold: d.late_threshold.map_or(defaults::LATE_THRESHOLD, |v| v.0),
@@ -469,7 +505,7 @@ fn resolve(
         .unwrap_or(defaults::DURATION);
     let mut common_headers: Vec<(String, String)> =
         d.headers.clone().unwrap_or_default().into_iter().collect();
-    if let Some(b) = &raw.auth.bearer {
+    if let Some(b) = &bearer {
         common_headers.push(("authorization".into(), format!("Bearer {b}")));
     }
     for (k, v) in &common_headers {
@@ -484,6 +520,7 @@ fn resolve(
     for p in raw.probes {
         let span = p.span();
         let p = p.into_inner();
+        check_name(p.name.get_ref()).map_err(|m| ctx.err(p.name.span(), "probe.name", m))?;
         if !names.insert(p.name.get_ref().clone()) {
             return Err(ctx.err(p.name.span(), "probe.name", dup(p.name.get_ref())));
         }
@@ -502,6 +539,7 @@ fn resolve(
     let mut streams = Vec::new();
     for s in raw.streams {
         let s = s.into_inner();
+        check_name(s.name.get_ref()).map_err(|m| ctx.err(s.name.span(), "stream.name", m))?;
         if !names.insert(s.name.get_ref().clone()) {
             return Err(ctx.err(s.name.span(), "stream.name", dup(s.name.get_ref())));
         }
@@ -521,6 +559,13 @@ fn resolve(
             "the scenario has no [[probe]] and no [[stream]]: nothing to run".into(),
         ));
     }
+    let name = match &raw.name {
+        Some(n) => {
+            check_name(n.get_ref()).map_err(|m| ctx.err(n.span(), "name", m))?;
+            n.get_ref().clone()
+        }
+        None => file_stem(ctx.file),
+    };
     let mut run_slos = Vec::new();
     push(
         &mut run_slos,
@@ -535,18 +580,51 @@ fn resolve(
         raw.slo.availability_min.map(|p| p.0),
     );
     Ok(Scenario {
-        name: raw.name.unwrap_or_else(|| file_stem(ctx.file)),
+        name: secrets.mask(&name),
         description: raw.description,
         file: PathBuf::new(),
         sha256: String::new(),
         base_url,
-        bearer: raw.auth.bearer,
+        bearer,
         settings,
         run_slos,
         probes,
         streams,
         secrets,
     })
+}
+
+/// Names become folder names, interval-log tags and table cells: keep them plain.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "-_. ".contains(c);
+    if name.trim().is_empty() || name.len() > 64 || !name.chars().all(ok) {
+        return Err(format!(
+            "invalid name {name:?}: use 1 to 64 letters, digits, spaces, '-', '_' or '.'"
+        ));
+    }
+    Ok(())
+}
+
+/// Limits that keep a typo from allocating the machine away.
+pub const MAX_CONNECTIONS: u32 = 100_000;
+pub const MAX_STREAMS: u32 = 1_000_000;
+
+fn check_count(n: Option<u32>, max: u32, what: &str) -> Result<(), String> {
+    match n {
+        Some(0) => Err(format!("{what} must be at least 1")),
+        Some(n) if n > max => Err(format!("{what} = {n} is more than {max}")),
+        _ => Ok(()),
+    }
+}
+
+fn check_headers(h: &[(String, String)]) -> Result<(), String> {
+    for (k, v) in h {
+        http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("invalid header name {k:?}"))?;
+        http::HeaderValue::from_str(v)
+            .map_err(|_| format!("header {k:?} has a value a header cannot carry"))?;
+    }
+    Ok(())
 }
 
 fn dup(name: &str) -> String {
@@ -670,6 +748,12 @@ fn probe(
 ) -> Result<ProbeSpec, ScenarioError> {
     let name = p.name.get_ref().clone();
     let url = join_url(ctx, base, &p.path, "probe.path")?;
+    check_count(p.connections, MAX_CONNECTIONS, "connections")
+        .map_err(|m| ctx.err(span.clone(), "probe.connections", m))?;
+    check_count(p.max_in_flight, MAX_CONNECTIONS, "max_in_flight")
+        .map_err(|m| ctx.err(span.clone(), "probe.max_in_flight", m))?;
+    check_count(p.concurrency, MAX_CONNECTIONS, "concurrency")
+        .map_err(|m| ctx.err(span.clone(), "probe.concurrency", m))?;
     let class = match p.class.as_ref().map(|c| c.get_ref().as_str()) {
         None | Some("read") => Class::Read,
         Some("write") => Class::Write,
@@ -758,6 +842,7 @@ fn probe(
         (None, None) => None,
     };
     let mut headers = headers_of(common, p.headers, secrets);
+    check_headers(&headers).map_err(|m| ctx.err(span.clone(), "probe.headers", m))?;
     if p.json.is_some()
         && !headers
             .iter()
@@ -770,7 +855,7 @@ fn probe(
         .into_iter()
         .map(|c| check(ctx, span.clone(), c))
         .collect::<Result<Vec<_>, _>>()?;
-    let connections = p.connections.unwrap_or(default_conns).max(1);
+    let connections = p.connections.unwrap_or(default_conns);
     let mut slos = Vec::new();
     let s = &p.slo;
     push(&mut slos, Metric::LatencyP50, Bound::Max, ms(s.p50));
@@ -836,14 +921,17 @@ fn stream(
     secrets: &mut Secrets,
 ) -> Result<StreamSpec, ScenarioError> {
     let url = join_url(ctx, base, &s.path, "stream.path")?;
-    if s.connections == Some(0) {
-        return Err(ctx.err(
-            s.name.span(),
-            "stream.connections",
-            "connections must be at least 1".into(),
-        ));
+    check_count(s.connections, MAX_STREAMS, "connections")
+        .map_err(|m| ctx.err(s.name.span(), "stream.connections", m))?;
+    if let Some(r) = s.connect_rate.filter(|r| r.0 > 0.0) {
+        let n = s.connections.unwrap_or(defaults::STREAMS);
+        if n as f64 / r.0 > units::MAX_DURATION.as_secs_f64() {
+            let msg = format!("opening {n} streams at {r} would take longer than 30 days");
+            return Err(ctx.err(s.name.span(), "stream.connect_rate", msg));
+        }
     }
     let mut headers = headers_of(common, s.headers, secrets);
+    check_headers(&headers).map_err(|m| ctx.err(s.name.span(), "stream.headers", m))?;
     if !headers
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("accept"))

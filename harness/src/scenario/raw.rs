@@ -12,7 +12,7 @@ use super::units::{Dur, Percent, Rate};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct File {
-    pub name: Option<String>,
+    pub name: Option<Spanned<String>>,
     pub description: Option<String>,
     pub base_url: Spanned<String>,
     #[serde(default)]
@@ -30,7 +30,7 @@ pub struct File {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
-    pub bearer: Option<String>,
+    pub bearer: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,7 +42,7 @@ pub struct Defaults {
     pub connections: Option<u32>,
     pub http: Option<Spanned<String>>,
     pub insecure: Option<bool>,
-    pub ca_file: Option<String>,
+    pub ca_file: Option<Spanned<String>>,
     pub headers: Option<BTreeMap<String, String>>,
     pub interval: Option<Dur>,
     pub max_late_ratio: Option<Percent>,

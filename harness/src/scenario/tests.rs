@@ -124,3 +124,54 @@ fn every_metric_key_round_trips() {
         assert_eq!(Metric::from_key(m.key()), Some(m));
     }
 }
+
+#[test]
+fn names_headers_and_counts_are_checked_before_anything_is_sent() {
+    let cases = [
+        (
+            GOOD.replace("name = \"healthz\"", "name = \"x|y\\n# Verdict: PASS\""),
+            "probe.name",
+            13,
+        ),
+        (
+            GOOD.replace(
+                "path = \"/healthz\"",
+                "path = \"/healthz\"\nheaders = { \"bad header\" = \"x\" }",
+            ),
+            "probe.headers",
+            12,
+        ),
+        (
+            GOOD.replace("rate = \"20/s\"", "rate = \"20/s\"\nconnections = 0"),
+            "probe.connections",
+            12,
+        ),
+        (
+            GOOD.replace("connections = 3", "connections = 4294967295"),
+            "stream.connections",
+            28,
+        ),
+        (
+            GOOD.replace("duration = \"10s\"", "duration = \"0s\""),
+            "defaults.duration",
+            7,
+        ),
+    ];
+    for (src, field, line) in cases {
+        let e = parse_str(&src).unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), (field, line), "{e}");
+    }
+}
+
+#[test]
+fn secrets_are_masked_in_errors_and_names() {
+    let src = GOOD.replace("name = \"t\"", "name = \"rel-${API_TOKEN}\"");
+    let mut v = vars();
+    v.cli.insert("API_TOKEN".into(), "Zq9secretvalue".into());
+    let s = parse("x.toml", &src, &v, &Overrides::default()).unwrap();
+    assert_eq!(s.name, "rel-***");
+    let bad = GOOD.replace("path = \"/healthz\"", "path = \"healthz?t=${API_TOKEN}\"");
+    let e = parse("x.toml", &bad, &v, &Overrides::default()).unwrap_err();
+    assert!(!e.to_string().contains("Zq9secretvalue"), "{e}");
+    assert!(e.to_string().contains("***"), "{e}");
+}

@@ -8,6 +8,12 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
+/// Longer than any sensible run; also keeps every later sum far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Above any rate one process can send; keeps timetable arithmetic exact.
+pub const MAX_RATE: f64 = 10_000_000.0;
+
 /// A duration written with a unit, such as `250ms`, `10s`, `5m` or `1h 30m`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Dur(pub Duration);
@@ -20,11 +26,20 @@ impl Dur {
                 "invalid duration {s:?}: expected a number with a unit, like \"250ms\", \"10s\" or \"5m\""
             ));
         }
-        humantime::parse_duration(t).map(Dur).map_err(|e| {
+        let d = humantime::parse_duration(t).map_err(|e| {
             format!(
                 "invalid duration {s:?} ({e}): expected a value like \"250ms\", \"10s\" or \"5m\""
             )
-        })
+        })?;
+        if d.is_zero() {
+            return Err(format!(
+                "invalid duration {s:?}: must be greater than zero (leave the setting out for none)"
+            ));
+        }
+        if d > MAX_DURATION {
+            return Err(format!("invalid duration {s:?}: at most 30 days"));
+        }
+        Ok(Dur(d))
     }
 }
 
@@ -79,6 +94,9 @@ impl Rate {
         };
         if !n.is_finite() || n < 0.0 {
             return Err(bad());
+        }
+        if n / per > MAX_RATE {
+            return Err(format!("invalid rate {s:?}: at most {MAX_RATE}/s"));
         }
         Ok(Rate(n / per))
     }
@@ -135,6 +153,8 @@ mod tests {
         assert_eq!(Dur::parse("1m 30s").unwrap().0, Duration::from_secs(90));
         assert!(Dur::parse("250").is_err());
         assert!(Dur::parse("3x").is_err());
+        assert!(Dur::parse("0s").is_err());
+        assert!(Dur::parse("500000000years").is_err());
         assert_eq!(fmt_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(fmt_duration(Duration::from_millis(1500)), "1500ms");
     }
@@ -146,6 +166,7 @@ mod tests {
         assert!(Rate::parse("50").is_err());
         assert!(Rate::parse("50/x").is_err());
         assert!(Rate::parse("-1/s").is_err());
+        assert!(Rate::parse("1e308/s").is_err());
     }
 
     #[test]

@@ -454,3 +454,50 @@ fn demo_passes_and_writes_evidence() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_unwritable_out_folder_is_bad_input_and_nothing_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_scenario(dir.path(), "1s");
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("http://{}/api", listener.local_addr().unwrap());
+    let out = Command::new(bin())
+        .args([
+            "run",
+            p.to_str().unwrap(),
+            "-q",
+            "-e",
+            &format!("BASE_URL={base}"),
+        ])
+        .args(["-e", "TOKEN=abc", "--out"])
+        .arg(&not_a_dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(listener.accept().is_err(), "a connection was made");
+}
+
+#[test]
+fn demo_runs_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["demo", "--duration", "2s", "-q"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("reports").read_dir().unwrap().count() == 1);
+}
