@@ -73,6 +73,7 @@ pub struct CheckArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub vars: VarArgs,
+    /// Show the plan with every probe's duration and stream's hold set to this.
     #[arg(long, value_parser = parse_dur)]
     pub duration: Option<Duration>,
 }
