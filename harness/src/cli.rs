@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine::{self, RunOptions};
+use crate::evidence;
 use crate::report;
 use crate::scenario::units::{Dur, Percent};
 use crate::scenario::{self, Overrides, Scenario, Vars};
@@ -43,6 +44,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Start the embedded target on loopback and run the validation preset against it.
     Demo(DemoArgs),
+    /// Render every report file of a run folder again from its stored data.
+    Report(evidence::ReportArgs),
+    /// Before/after comparison of two runs: improved, unchanged or regressed.
+    Compare(evidence::CompareArgs),
+    /// Check every file of a run folder against the hashes in its manifest.
+    Verify(evidence::VerifyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -66,6 +73,8 @@ pub struct RunArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub gate: evidence::GateArgs,
 }
 
 #[derive(Args, Debug)]
@@ -241,15 +250,15 @@ pub async fn dispatch(cli: Cli) -> i32 {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            run_and_report(
-                &sc,
-                &a.out,
-                &RunOptions {
-                    quiet: a.quiet,
-                    ..Default::default()
-                },
-            )
-            .await
+            let gate = match a.gate.load() {
+                Ok(g) => g,
+                Err(code) => return code,
+            };
+            let opts = RunOptions {
+                quiet: a.quiet,
+                ..Default::default()
+            };
+            run_gated(&sc, &a.out, &opts, gate.as_ref(), a.gate.retain).await
         }
         Command::Check(a) => match load(&a.scenario, &vars(&a.vars), a.duration) {
             Ok(sc) => {
@@ -260,11 +269,25 @@ pub async fn dispatch(cli: Cli) -> i32 {
         },
         Command::Serve(a) => serve(a).await,
         Command::Demo(a) => demo(a).await,
+        Command::Report(a) => evidence::report_cmd(&a),
+        Command::Compare(a) => evidence::compare_cmd(&a),
+        Command::Verify(a) => evidence::verify_cmd(&a),
     }
 }
 
 /// Runs, judges, writes evidence, prints the verdict table; returns the exit code.
 pub async fn run_and_report(sc: &Scenario, out: &Path, opts: &RunOptions) -> i32 {
+    run_gated(sc, out, opts, None, None).await
+}
+
+/// `run_and_report`, optionally gated on a baseline and with a retention.
+pub async fn run_gated(
+    sc: &Scenario,
+    out: &Path,
+    opts: &RunOptions,
+    gate: Option<&evidence::Gate>,
+    retain_days: Option<u64>,
+) -> i32 {
     // Find out before sending load that the evidence could not be kept.
     if let Err(e) = report::check_writable(out) {
         eprintln!("error: {e:#}");
@@ -280,6 +303,7 @@ pub async fn run_and_report(sc: &Scenario, out: &Path, opts: &RunOptions) -> i32
     let results = slo::evaluate(sc, &m.probes, &m.streams);
     let agent = opts.agent.map(|(i, n)| format!("{i}/{n}"));
     let mut summary = report::summary::build(sc, &m, results, agent);
+    evidence::finish_summary(&mut summary, gate, retain_days);
     print!("{}", sc.secrets.mask(&report::terminal(&summary)));
     let dir = match report::new_run_dir(out, &summary.run.id) {
         Ok(d) => d,

@@ -11,11 +11,13 @@
 //! - [`metrics`]: HDR histograms and counters
 //! - [`slo`]: thresholds judged, verdict and exit code
 //! - [`report`]: the evidence folder
+//! - [`evidence`]: commands on stored evidence: report, compare, verify, baseline gate
 //! - [`target`]: the embedded reference server
 //! - [`cli`], [`plan`], [`progress`]: what the user sees
 
 pub mod cli;
 pub mod engine;
+pub mod evidence;
 pub mod logging;
 pub mod metrics;
 pub mod net;

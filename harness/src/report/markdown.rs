@@ -73,6 +73,7 @@ pub fn render(s: &Summary) -> String {
     }
     o.push_str("## SLOs\n\n");
     slo_table(s, &mut o);
+    super::baseline::markdown(s, &mut o);
     for p in &s.probes {
         let _ = writeln!(
             o,

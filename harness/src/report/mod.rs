@@ -2,12 +2,18 @@
 //! it (and from the interval log), then `manifest.json` with their hashes.
 //! Every text passes through the secret mask before it touches the disk.
 
+pub mod baseline;
+pub mod charts;
+pub mod compare;
 pub mod csv;
 pub mod fmt;
+pub mod html;
+pub mod junit;
 pub mod manifest;
 pub mod markdown;
 pub mod stored;
 pub mod summary;
+pub mod svg;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -18,7 +24,9 @@ use crate::scenario::Secrets;
 pub use summary::Summary;
 
 /// How long evidence must be kept by default: one year and a day.
-pub const RETAIN: Duration = Duration::from_secs(366 * 24 * 3600);
+pub const RETAIN_DAYS: u64 = 366;
+/// The shortest retention a run accepts: the runbook keeps evidence a year.
+pub const MIN_RETAIN_DAYS: u64 = 365;
 
 pub const SUMMARY: &str = "summary.json";
 pub const HLOG: &str = "histograms.hlog";
@@ -71,30 +79,56 @@ pub fn write(
     };
     put(SUMMARY, serde_json::to_string_pretty(s)? + "\n")?;
     put(HLOG, String::from_utf8_lossy(hlog).into_owned())?;
-    render_all(s, &mut put)?;
+    let st = stored::Stored {
+        summary: s.clone(),
+        intervals: stored::parse_hlog(hlog)?,
+    };
+    render_all(&st, &mut put)?;
     write_manifest(dir, s)?;
-    files.push(dir.join("manifest.json"));
+    files.push(dir.join(manifest::NAME));
     Ok(files)
 }
 
-/// The files rendered from the summary alone.
+/// The files rendered from the summary and the interval histograms.
 pub fn render_all(
-    s: &Summary,
+    st: &stored::Stored,
     put: &mut dyn FnMut(&str, String) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    let s = &st.summary;
     put("metrics.csv", csv::render(s)?)?;
     put("report.md", markdown::render(s))?;
+    put("report.html", html::render(st))?;
+    put("junit.xml", junit::render(s)?)?;
     Ok(())
+}
+
+/// Renders every report file of a stored run again from its summary and
+/// interval log (no load sent), then writes a fresh manifest.
+pub fn rerender(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let st = stored::read(dir)?;
+    let mut files = Vec::new();
+    let mut put = |name: &str, text: String| -> anyhow::Result<()> {
+        let p = dir.join(name);
+        std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+        files.push(p);
+        Ok(())
+    };
+    render_all(&st, &mut put)?;
+    write_manifest(dir, &st.summary)?;
+    files.push(dir.join(manifest::NAME));
+    Ok(files)
+}
+
+/// The interval-log tag of one probe's or stream's histogram.
+pub fn tag(name: &str, metric: &str) -> String {
+    crate::engine::tag_name(name, metric)
 }
 
 pub fn write_manifest(dir: &Path, s: &Summary) -> anyhow::Result<()> {
     let mut files = std::collections::BTreeMap::new();
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name != "manifest.json" && e.file_type()?.is_file() {
-            files.insert(name, manifest::sha256_file(&e.path())?);
-        }
+    for name in manifest::files_in(dir)? {
+        let hash = manifest::sha256_file(&dir.join(&name))?;
+        files.insert(name, hash);
     }
     let started =
         humantime::parse_rfc3339(&s.run.started_utc).unwrap_or_else(|_| SystemTime::now());
@@ -107,15 +141,20 @@ pub fn write_manifest(dir: &Path, s: &Summary) -> anyhow::Result<()> {
         scenario_sha256: s.run.scenario_sha256.clone(),
         started_utc: s.run.started_utc.clone(),
         ended_utc: s.run.ended_utc.clone(),
-        retain_until_utc: summary::utc(started + RETAIN),
+        retain_until_utc: summary::utc(started + retention(s)),
         complete: s.run.complete,
         files,
     };
     std::fs::write(
-        dir.join("manifest.json"),
+        dir.join(manifest::NAME),
         serde_json::to_string_pretty(&m)? + "\n",
     )?;
     Ok(())
+}
+
+/// How long this run's evidence must be kept.
+pub fn retention(s: &Summary) -> Duration {
+    Duration::from_secs(s.retain_days.unwrap_or(RETAIN_DAYS) * 24 * 3600)
 }
 
 /// The verdict table for the terminal.
@@ -173,6 +212,7 @@ pub fn terminal(s: &Summary) -> String {
     for why in &s.run.reasons {
         out.push_str(&format!("inconclusive: {why}\n"));
     }
+    out.push_str(&baseline::terminal(s));
     out
 }
 

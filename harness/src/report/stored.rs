@@ -101,7 +101,7 @@ fn base64_decode(s: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
     use hdrhistogram::serialization::V2DeflateSerializer;
@@ -147,7 +147,7 @@ mod tests {
         assert!((t.max_ms().unwrap() - 5332.0).abs() < 5.0);
     }
 
-    fn dummy() -> Summary {
+    pub fn dummy() -> Summary {
         serde_json::from_value(serde_json::json!({
             "schema": SCHEMA, "tool": {"name": "slogate", "version": "0"},
             "run": {"id": "x", "scenario": "x", "scenario_file": "x", "scenario_sha256": "", "base_url": "",

@@ -32,6 +32,12 @@ pub struct Summary {
     pub streams: Vec<StreamSummary>,
     pub generator: Generator,
     pub intervals: Vec<IntervalRow>,
+    /// How long the evidence must be kept; `None` in older summaries: the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_days: Option<u64>,
+    /// The baseline gate's result, when the run was gated on a baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<super::baseline::BaselineGate>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -87,6 +93,9 @@ pub struct ProbeSummary {
     pub service: Percentiles,
     pub late_generator: u64,
     pub late_backpressure: u64,
+    /// The JSON body checks every answer must pass (the probe's contract).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -248,6 +257,8 @@ pub fn build(sc: &Scenario, m: &Measured, slos: Vec<SloResult>, agent: Option<St
             lateness: lateness.summary(),
         },
         intervals: m.intervals.clone(),
+        retain_days: None,
+        baseline: None,
     }
 }
 
@@ -272,6 +283,15 @@ fn probe_summary(s: &crate::scenario::ProbeSpec, d: &ProbeData, secs: f64) -> Pr
         service: d.service.summary(),
         late_generator: d.late_generator,
         late_backpressure: d.late_backpressure,
+        checks: s.checks.iter().map(describe_check).collect(),
+    }
+}
+
+/// A body check as a reader writes it: `status == "ok"`, `version exists`.
+pub fn describe_check(c: &crate::scenario::Check) -> String {
+    match c {
+        crate::scenario::Check::Exists { field, .. } => format!("{field} exists"),
+        crate::scenario::Check::Equals { field, value, .. } => format!("{field} == {value}"),
     }
 }
 
