@@ -89,7 +89,10 @@ fn read_run(p: &Path) -> anyhow::Result<stored::Stored> {
     if p.is_dir() {
         stored::read(p)
     } else {
-        Ok(stored::Stored { summary: stored::read_summary(p)?, intervals: Vec::new() })
+        Ok(stored::Stored {
+            summary: stored::read_summary(p)?,
+            intervals: Vec::new(),
+        })
     }
 }
 
@@ -159,7 +162,9 @@ fn default_out(after: &Path) -> PathBuf {
     if after.is_dir() {
         after.to_path_buf()
     } else {
-        after.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        after
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 }
 
@@ -167,7 +172,10 @@ fn default_out(after: &Path) -> PathBuf {
 fn write_comparison(out: &Path, c: &compare::Comparison, in_after: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
     std::fs::write(out.join("compare.md"), compare::markdown(c))?;
-    std::fs::write(out.join("compare.json"), serde_json::to_string_pretty(c)? + "\n")?;
+    std::fs::write(
+        out.join("compare.json"),
+        serde_json::to_string_pretty(c)? + "\n",
+    )?;
     if in_after && out.join(manifest::NAME).is_file() {
         manifest::add_files(out, &["compare.md", "compare.json"])?;
     }
@@ -220,7 +228,10 @@ pub fn verify_cmd(a: &VerifyArgs) -> i32 {
             for p in &problems {
                 println!("{p}");
             }
-            println!("FAILED: {} of the evidence does not match manifest.json", problems.len());
+            println!(
+                "FAILED: {} of the evidence does not match manifest.json",
+                problems.len()
+            );
             1
         }
         Err(e) => {
@@ -238,7 +249,9 @@ mod tests {
     fn retention_is_at_least_a_year() {
         assert_eq!(parse_retain("2y"), Ok(731));
         assert_eq!(parse_retain("400d"), Ok(400));
-        assert!(parse_retain("30d").unwrap_err().contains("at least 365 days"));
+        assert!(parse_retain("30d")
+            .unwrap_err()
+            .contains("at least 365 days"));
         assert!(parse_retain("soon").is_err());
     }
 }

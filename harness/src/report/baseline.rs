@@ -69,7 +69,11 @@ fn gate_one(base: Option<&SloResult>, r: &SloResult, bound: f64) -> Gated {
         let rf = reference(r, b);
         let worse = worse_by(r.bound, b, a);
         g.reference = Some(rf);
-        g.change = Some(if rf > 0.0 { worse / rf } else { worse.signum() * f64::INFINITY });
+        g.change = Some(if rf > 0.0 {
+            worse / rf
+        } else {
+            worse.signum() * f64::INFINITY
+        });
         g.regressed = worse > 0.0 && g.change.is_some_and(|c| c > bound + 1e-12);
     }
     g
@@ -81,7 +85,10 @@ pub fn apply(s: &mut Summary, base: &Summary, source: &str, bound: f64) {
         .slos
         .iter()
         .map(|r| {
-            let b = base.slos.iter().find(|b| b.scope == r.scope && b.kind == r.kind && b.metric == r.metric);
+            let b = base
+                .slos
+                .iter()
+                .find(|b| b.scope == r.scope && b.kind == r.kind && b.metric == r.metric);
             gate_one(b, r, bound)
         })
         .collect();
@@ -200,7 +207,11 @@ reference (baseline value for latencies, SLO budget for ratios and counts).</p><
             value(g.before, &g.unit),
             value(g.after, &g.unit),
             change_text(g),
-            if g.regressed { "regressed" } else { "unchanged" },
+            if g.regressed {
+                "regressed"
+            } else {
+                "unchanged"
+            },
             call(g)
         );
     }
@@ -235,18 +246,39 @@ mod tests {
     use crate::scenario::{Metric, SloSpec};
 
     fn slo(metric: Metric, bound: Bound, threshold: f64, v: f64) -> SloResult {
-        SloResult::new("p", "probe", &SloSpec { metric, bound, threshold }, Some(v))
+        SloResult::new(
+            "p",
+            "probe",
+            &SloSpec {
+                metric,
+                bound,
+                threshold,
+            },
+            Some(v),
+        )
     }
 
     #[test]
     fn latency_gates_relative_to_the_baseline() {
         let b = slo(Metric::LatencyP95, Bound::Max, 300.0, 100.0);
-        let ok = gate_one(Some(&b), &slo(Metric::LatencyP95, Bound::Max, 300.0, 109.0), 0.10);
+        let ok = gate_one(
+            Some(&b),
+            &slo(Metric::LatencyP95, Bound::Max, 300.0, 109.0),
+            0.10,
+        );
         assert!(!ok.regressed, "{ok:?}");
-        let bad = gate_one(Some(&b), &slo(Metric::LatencyP95, Bound::Max, 300.0, 112.0), 0.10);
+        let bad = gate_one(
+            Some(&b),
+            &slo(Metric::LatencyP95, Bound::Max, 300.0, 112.0),
+            0.10,
+        );
         assert!(bad.regressed);
         assert!((bad.change.unwrap() - 0.12).abs() < 1e-9);
-        let better = gate_one(Some(&b), &slo(Metric::LatencyP95, Bound::Max, 300.0, 50.0), 0.10);
+        let better = gate_one(
+            Some(&b),
+            &slo(Metric::LatencyP95, Bound::Max, 300.0, 50.0),
+            0.10,
+        );
         assert!(!better.regressed);
     }
 
@@ -254,23 +286,47 @@ mod tests {
     fn ratios_gate_relative_to_the_budget() {
         // Budget 0.5 %: from 0 errors to 0.04 % is 8 % of the budget, to 0.06 % is 12 %.
         let b = slo(Metric::ErrorRate, Bound::Max, 0.005, 0.0);
-        assert!(!gate_one(Some(&b), &slo(Metric::ErrorRate, Bound::Max, 0.005, 0.0004), 0.1).regressed);
-        assert!(gate_one(Some(&b), &slo(Metric::ErrorRate, Bound::Max, 0.005, 0.0006), 0.1).regressed);
+        assert!(
+            !gate_one(
+                Some(&b),
+                &slo(Metric::ErrorRate, Bound::Max, 0.005, 0.0004),
+                0.1
+            )
+            .regressed
+        );
+        assert!(
+            gate_one(
+                Some(&b),
+                &slo(Metric::ErrorRate, Bound::Max, 0.005, 0.0006),
+                0.1
+            )
+            .regressed
+        );
         // Availability >= 99.9 %: budget 0.1 %; a drop of 0.02 points is 20 % of it.
         let b = slo(Metric::Availability, Bound::Min, 0.999, 1.0);
-        assert!(gate_one(Some(&b), &slo(Metric::Availability, Bound::Min, 0.999, 0.9998), 0.1).regressed);
+        assert!(
+            gate_one(
+                Some(&b),
+                &slo(Metric::Availability, Bound::Min, 0.999, 0.9998),
+                0.1
+            )
+            .regressed
+        );
     }
 
     #[test]
     fn a_regression_fails_a_passing_run() {
         let mut s = crate::report::stored::tests::dummy();
-        s.slos.push(slo(Metric::LatencyP95, Bound::Max, 300.0, 150.0));
+        s.slos
+            .push(slo(Metric::LatencyP95, Bound::Max, 300.0, 150.0));
         let mut base = s.clone();
         base.slos[0] = slo(Metric::LatencyP95, Bound::Max, 300.0, 100.0);
         apply(&mut s, &base, "before/", 0.10);
         assert_eq!((s.run.verdict, s.run.exit_code), (Verdict::Fail, 1));
         assert!(terminal(&s).contains("REGRESSED"), "{}", terminal(&s));
         let cases = crate::report::junit::cases(&s);
-        assert!(cases.iter().any(|c| c.name == "p latency_p95_ms vs baseline" && c.failure.is_some()));
+        assert!(cases
+            .iter()
+            .any(|c| c.name == "p latency_p95_ms vs baseline" && c.failure.is_some()));
     }
 }

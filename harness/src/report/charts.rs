@@ -42,18 +42,26 @@ fn slos_of<'a>(s: &'a Summary, scope: &'a str) -> impl Iterator<Item = &'a SloRe
     s.slos.iter().filter(move |r| r.scope == scope)
 }
 
-
 fn ms_axis(title: &str, lo: f64, hi: f64) -> Axis {
     let (min, max) = svg::log_range(lo, hi);
     Axis {
         title: title.into(),
         scale: Scale::Log10 { min, max },
-        ticks: svg::log_ticks(min, max).into_iter().map(|v| (v, fmt::ms(v))).collect(),
+        ticks: svg::log_ticks(min, max)
+            .into_iter()
+            .map(|v| (v, fmt::tick_ms(v)))
+            .collect(),
     }
 }
 
 fn pct_axis() -> Axis {
-    let ticks = [(0.0, "0%"), (1.0, "90%"), (2.0, "99%"), (3.0, "99.9%"), (4.0, "99.99%")];
+    let ticks = [
+        (0.0, "0%"),
+        (1.0, "90%"),
+        (2.0, "99%"),
+        (3.0, "99.9%"),
+        (4.0, "99.99%"),
+    ];
     Axis {
         title: "percentile".into(),
         scale: Scale::Linear { min: 0.0, max: 4.0 },
@@ -65,7 +73,10 @@ fn linear_axis(title: &str, max: f64, label: fn(f64) -> String) -> Axis {
     Axis {
         title: title.into(),
         scale: Scale::Linear { min: 0.0, max },
-        ticks: svg::linear_ticks(0.0, max, 5).into_iter().map(|v| (v, label(v))).collect(),
+        ticks: svg::linear_ticks(0.0, max, 5)
+            .into_iter()
+            .map(|v| (v, label(v)))
+            .collect(),
     }
 }
 
@@ -74,25 +85,37 @@ pub fn percentile_curve(name: &str, h: &Hist, s: &Summary) -> String {
     let pts = curve(h);
     let slos: Vec<&SloResult> = slos_of(s, name).filter(|r| r.unit == "ms").collect();
     let lo = pts.first().map_or(1.0, |p| p.1);
-    let hi = pts.iter().map(|p| p.1).chain(slos.iter().map(|r| r.threshold)).fold(lo, f64::max);
-    let mut c = Chart::new(&format!("{name}: latency by percentile"), pct_axis(), ms_axis("latency", lo, hi));
+    let hi = pts
+        .iter()
+        .map(|p| p.1)
+        .chain(slos.iter().map(|r| r.threshold))
+        .fold(lo, f64::max);
+    let mut c = Chart::new(
+        &format!("{name}: latency by percentile"),
+        pct_axis(),
+        ms_axis("latency", lo, hi),
+    );
     for r in slos {
         match super::compare::quantile_of(&r.metric) {
             Some(q) => c.markers.push(Marker {
                 x: pct_x(q),
                 y: r.threshold,
-                label: format!("p{} ≤ {}", q_label(q), fmt::ms(r.threshold)),
+                label: format!("p{} ≤ {}", q_label(q), fmt::tick_ms(r.threshold)),
                 color: THRESHOLD,
             }),
             None => c.lines.push(RefLine {
                 vertical: false,
                 at: r.threshold,
-                label: format!("max ≤ {}", fmt::ms(r.threshold)),
+                label: format!("max ≤ {}", fmt::tick_ms(r.threshold)),
                 color: THRESHOLD,
             }),
         }
     }
-    c.series.push(Series { label: name.into(), color: PALETTE[0], points: pts });
+    c.series.push(Series {
+        label: name.into(),
+        color: PALETTE[0],
+        points: pts,
+    });
     svg::render(&c)
 }
 
@@ -106,7 +129,11 @@ fn q_label(q: f64) -> String {
 }
 
 /// Per-interval series of the probes (or streams) of a summary.
-fn by_name(s: &Summary, kind: &str, f: impl Fn(&crate::engine::IntervalRow) -> Option<f64>) -> BTreeMap<String, Vec<(f64, f64)>> {
+fn by_name(
+    s: &Summary,
+    kind: &str,
+    f: impl Fn(&crate::engine::IntervalRow) -> Option<f64>,
+) -> BTreeMap<String, Vec<(f64, f64)>> {
     let mut out: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for row in s.intervals.iter().filter(|r| r.kind == kind) {
         let e = out.entry(row.name.clone()).or_default();
@@ -118,13 +145,21 @@ fn by_name(s: &Summary, kind: &str, f: impl Fn(&crate::engine::IntervalRow) -> O
 }
 
 fn time_axis(s: &Summary) -> Axis {
-    let end = s.intervals.iter().map(|r| r.t_s).fold(s.run.interval_s, f64::max);
+    let end = s
+        .intervals
+        .iter()
+        .map(|r| r.t_s)
+        .fold(s.run.interval_s, f64::max);
     linear_axis("seconds since start", end, |v| format!("{v:.0}"))
 }
 
 fn add_series(c: &mut Chart, series: BTreeMap<String, Vec<(f64, f64)>>) {
     for (i, (name, points)) in series.into_iter().enumerate() {
-        c.series.push(Series { label: name, color: PALETTE[i % PALETTE.len()], points });
+        c.series.push(Series {
+            label: name,
+            color: PALETTE[i % PALETTE.len()],
+            points,
+        });
     }
 }
 
@@ -134,13 +169,19 @@ pub fn p95_timeline(s: &Summary) -> String {
     let thresholds = grouped_thresholds(s, "latency_p95_ms");
     let vals = series.values().flatten().map(|p| p.1);
     let lo = vals.clone().fold(f64::MAX, f64::min).min(1.0);
-    let hi = vals.chain(thresholds.keys().map(|t| t.0)).fold(lo, f64::max);
-    let mut c = Chart::new("p95 latency per interval", time_axis(s), ms_axis("p95 latency", lo, hi));
+    let hi = vals
+        .chain(thresholds.keys().map(|t| t.0))
+        .fold(lo, f64::max);
+    let mut c = Chart::new(
+        "p95 latency per interval",
+        time_axis(s),
+        ms_axis("p95 latency", lo, hi),
+    );
     for (t, names) in thresholds {
         c.lines.push(RefLine {
             vertical: false,
             at: t.0,
-            label: format!("p95 SLO {} ({})", fmt::ms(t.0), names.join(", ")),
+            label: format!("p95 SLO {} ({})", fmt::tick_ms(t.0), names.join(", ")),
             color: THRESHOLD,
         });
     }
@@ -188,7 +229,13 @@ pub fn error_timeline(s: &Summary) -> String {
         .map(|p| p.1 * 1.2)
         .chain(limits.keys().map(|k| k.0 * 120.0))
         .fold(1.0, f64::max);
-    let mut c = Chart::new("errors per interval", time_axis(s), linear_axis("errors, % of requests", hi, |v| format!("{v} %")));
+    let mut c = Chart::new(
+        "errors per interval",
+        time_axis(s),
+        linear_axis("errors, % of requests", hi, |v| {
+            format!("{} %", fmt::trim(v))
+        }),
+    );
     for (t, names) in limits {
         c.lines.push(RefLine {
             vertical: false,
@@ -204,8 +251,17 @@ pub fn error_timeline(s: &Summary) -> String {
 /// The worst heartbeat gap per interval per stream, with the 10 s and 15 s lines.
 pub fn gap_timeline(s: &Summary) -> String {
     let series = by_name(s, "stream", |r| r.gap_max_ms.map(|v| v / 1000.0));
-    let hi = series.values().flatten().map(|p| p.1).fold(GAP_ALERT_MS / 1000.0, f64::max) * 1.1;
-    let mut c = Chart::new("worst heartbeat gap per interval", time_axis(s), linear_axis("gap, seconds", hi, |v| format!("{v} s")));
+    let hi = series
+        .values()
+        .flatten()
+        .map(|p| p.1)
+        .fold(GAP_ALERT_MS / 1000.0, f64::max)
+        * 1.1;
+    let mut c = Chart::new(
+        "worst heartbeat gap per interval",
+        time_axis(s),
+        linear_axis("gap, seconds", hi, |v| format!("{} s", fmt::trim(v))),
+    );
     gap_lines(&mut c, s, 1000.0, false);
     add_series(&mut c, series);
     svg::render(&c)
@@ -214,9 +270,23 @@ pub fn gap_timeline(s: &Summary) -> String {
 /// The SLO line (the scenario's gap bound, else 10 s) and the 15 s alert line,
 /// in the chart's unit (`ms_per_unit` milliseconds per unit).
 fn gap_lines(c: &mut Chart, s: &Summary, ms_per_unit: f64, vertical: bool) {
-    let slo = s.slos.iter().find(|r| r.metric == "gap_max_ms").map_or(GAP_SLO_MS, |r| r.threshold);
-    c.lines.push(RefLine { vertical, at: slo / ms_per_unit, label: format!("SLO {}", fmt::ms(slo)), color: THRESHOLD });
-    c.lines.push(RefLine { vertical, at: GAP_ALERT_MS / ms_per_unit, label: format!("alert {}", fmt::ms(GAP_ALERT_MS)), color: ALERT });
+    let slo = s
+        .slos
+        .iter()
+        .find(|r| r.metric == "gap_max_ms")
+        .map_or(GAP_SLO_MS, |r| r.threshold);
+    c.lines.push(RefLine {
+        vertical,
+        at: slo / ms_per_unit,
+        label: format!("SLO {}", fmt::tick_ms(slo)),
+        color: THRESHOLD,
+    });
+    c.lines.push(RefLine {
+        vertical,
+        at: GAP_ALERT_MS / ms_per_unit,
+        label: format!("alert {}", fmt::tick_ms(GAP_ALERT_MS)),
+        color: ALERT,
+    });
 }
 
 /// Counts of a histogram in `bins` equal bins from 0 to `max` (values in µs / `per`).
@@ -236,7 +306,11 @@ fn binned(h: &Hist, max: f64, per: f64, bins: usize) -> Vec<Bar> {
             x0: i as f64 * width,
             x1: (i + 1) as f64 * width,
             y: n as f64,
-            title: format!("{n} between {:.3} and {:.3}", i as f64 * width, (i + 1) as f64 * width),
+            title: format!(
+                "{n} between {:.3} and {:.3}",
+                i as f64 * width,
+                (i + 1) as f64 * width
+            ),
         })
         .collect()
 }
@@ -247,18 +321,35 @@ fn count_axis(bars: &[Bar]) -> Axis {
     Axis {
         title: "count (log)".into(),
         scale: Scale::Log10 { min: 0.5, max },
-        ticks: svg::log_ticks(1.0, max).into_iter().filter(|v| v.log10().fract() == 0.0).map(|v| (v, format!("{v}"))).collect(),
+        ticks: svg::log_ticks(1.0, max)
+            .into_iter()
+            .filter(|v| v.log10().fract() == 0.0)
+            .map(|v| (v, format!("{v}")))
+            .collect(),
     }
 }
 
 /// Distribution of stream TTFB, with the TTFB SLO drawn.
 pub fn ttfb_histogram(sm: &StreamSummary, h: &Hist, s: &Summary) -> String {
     let slo = slos_of(s, &sm.name).find(|r| r.metric.starts_with("ttfb_"));
-    let max = h.max_ms().unwrap_or(1.0).max(slo.map_or(0.0, |r| r.threshold)) * 1.1;
+    let max = h
+        .max_ms()
+        .unwrap_or(1.0)
+        .max(slo.map_or(0.0, |r| r.threshold))
+        * 1.1;
     let bars = binned(h, max, 1000.0, 50);
-    let mut c = Chart::new(&format!("{}: time to first byte (headers)", sm.name), linear_axis("TTFB, ms", max, fmt::ms), count_axis(&bars));
+    let mut c = Chart::new(
+        &format!("{}: time to first byte (headers)", sm.name),
+        linear_axis("TTFB", max, fmt::tick_ms),
+        count_axis(&bars),
+    );
     if let Some(r) = slo {
-        c.lines.push(RefLine { vertical: true, at: r.threshold, label: format!("{} ≤ {}", r.metric, fmt::ms(r.threshold)), color: THRESHOLD });
+        c.lines.push(RefLine {
+            vertical: true,
+            at: r.threshold,
+            label: format!("{} ≤ {}", r.metric, fmt::tick_ms(r.threshold)),
+            color: THRESHOLD,
+        });
     }
     c.bars = bars;
     svg::render(&c)
@@ -268,7 +359,11 @@ pub fn ttfb_histogram(sm: &StreamSummary, h: &Hist, s: &Summary) -> String {
 pub fn gap_histogram(sm: &StreamSummary, h: &Hist, s: &Summary) -> String {
     let max = (h.max_ms().unwrap_or(0.0) / 1000.0).max(GAP_ALERT_MS / 1000.0) * 1.1;
     let bars = binned(h, max, 1_000_000.0, 60);
-    let mut c = Chart::new(&format!("{}: heartbeat gaps", sm.name), linear_axis("gap, seconds", max, |v| format!("{v} s")), count_axis(&bars));
+    let mut c = Chart::new(
+        &format!("{}: heartbeat gaps", sm.name),
+        linear_axis("gap, seconds", max, |v| format!("{} s", fmt::trim(v))),
+        count_axis(&bars),
+    );
     gap_lines(&mut c, s, 1000.0, true);
     c.bars = bars;
     svg::render(&c)

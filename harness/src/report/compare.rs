@@ -28,7 +28,8 @@ use crate::slo::SloResult;
 
 pub const SCHEMA: &str = "slogate.compare/1";
 
-pub const METHOD: &str = "delta = after - before. Unchanged when |delta| <= 2 x sqrt(noise_before^2 + \
+pub const METHOD: &str =
+    "delta = after - before. Unchanged when |delta| <= 2 x sqrt(noise_before^2 + \
 noise_after^2), at least 0.1 % (HDR resolution). Noise of a percentile: standard deviation of \
 its per-interval values / sqrt(intervals) (standard error of the whole-run figure, treating \
 intervals as independent). Noise of a maximum: standard deviation of the per-interval maxima. \
@@ -98,7 +99,11 @@ pub struct Comparison {
 pub fn quantile_of(metric: &str) -> Option<f64> {
     let p = metric.split('_').find_map(|w| w.strip_prefix('p'))?;
     let v: f64 = p.parse().ok()?;
-    Some(if p.len() > 2 { v / 10f64.powi(p.len() as i32) } else { v / 100.0 })
+    Some(if p.len() > 2 {
+        v / 10f64.powi(p.len() as i32)
+    } else {
+        v / 100.0
+    })
 }
 
 /// The histogram tag (metric part) behind an ms metric and whether it is a maximum.
@@ -134,17 +139,35 @@ pub fn hist_noise(st: &Stored, r: &SloResult) -> Option<f64> {
     let xs: Vec<f64> = st
         .series(&tag)
         .filter(|i| !i.hist.is_empty())
-        .filter_map(|i| if is_max { i.hist.max_ms() } else { i.hist.quantile_ms(q?) })
+        .filter_map(|i| {
+            if is_max {
+                i.hist.max_ms()
+            } else {
+                i.hist.quantile_ms(q?)
+            }
+        })
         .collect();
     let spread = sd(&xs)?;
-    Some(if is_max { spread } else { spread / (xs.len() as f64).sqrt() })
+    Some(if is_max {
+        spread
+    } else {
+        spread / (xs.len() as f64).sqrt()
+    })
 }
 
 /// How many trials stand behind a ratio metric of this scope.
 fn trials(s: &Summary, r: &SloResult) -> Option<u64> {
     match r.kind.as_str() {
-        "probe" => s.probes.iter().find(|p| p.name == r.scope).map(|p| p.requests),
-        "stream" => s.streams.iter().find(|p| p.name == r.scope).map(|p| p.connects),
+        "probe" => s
+            .probes
+            .iter()
+            .find(|p| p.name == r.scope)
+            .map(|p| p.requests),
+        "stream" => s
+            .streams
+            .iter()
+            .find(|p| p.name == r.scope)
+            .map(|p| p.connects),
         _ => Some(s.totals.requests),
     }
 }
@@ -171,7 +194,9 @@ pub fn worse_by(bound: Bound, before: f64, after: f64) -> f64 {
 }
 
 fn find<'a>(s: &'a Summary, r: &SloResult) -> Option<&'a SloResult> {
-    s.slos.iter().find(|b| b.scope == r.scope && b.kind == r.kind && b.metric == r.metric)
+    s.slos
+        .iter()
+        .find(|b| b.scope == r.scope && b.kind == r.kind && b.metric == r.metric)
 }
 
 fn compare_one(before: &Stored, after: &Stored, b: &SloResult, a: &SloResult) -> Compared {
@@ -253,7 +278,9 @@ impl Comparison {
     /// The runbook's reading: improved and nothing worse continues, anything worse reverts.
     pub fn conclusion(&self) -> &'static str {
         match (self.regressed, self.improved) {
-            (0, 0) => "unchanged within noise: no improvement (runbook: revert or rethink the change)",
+            (0, 0) => {
+                "unchanged within noise: no improvement (runbook: revert or rethink the change)"
+            }
             (0, _) => "improved, nothing regressed (runbook: continue)",
             _ => "regressed (runbook: revert the change)",
         }
@@ -263,7 +290,11 @@ impl Comparison {
 fn signed(v: Option<f64>, unit: &str) -> String {
     match v {
         None => "n/a".into(),
-        Some(d) => format!("{}{}", if d >= 0.0 { "+" } else { "-" }, value(Some(d.abs()), unit)),
+        Some(d) => format!(
+            "{}{}",
+            if d >= 0.0 { "+" } else { "-" },
+            value(Some(d.abs()), unit)
+        ),
     }
 }
 
@@ -271,8 +302,22 @@ fn signed(v: Option<f64>, unit: &str) -> String {
 pub fn markdown(c: &Comparison) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# slogate compare: {}\n", c.conclusion());
-    let _ = writeln!(o, "- before: `{}` ({}, {}, {})", c.before.run_id, c.before.path, c.before.started_utc, c.before.verdict.label());
-    let _ = writeln!(o, "- after: `{}` ({}, {}, {})\n", c.after.run_id, c.after.path, c.after.started_utc, c.after.verdict.label());
+    let _ = writeln!(
+        o,
+        "- before: `{}` ({}, {}, {})",
+        c.before.run_id,
+        c.before.path,
+        c.before.started_utc,
+        c.before.verdict.label()
+    );
+    let _ = writeln!(
+        o,
+        "- after: `{}` ({}, {}, {})\n",
+        c.after.run_id,
+        c.after.path,
+        c.after.started_utc,
+        c.after.verdict.label()
+    );
     o.push_str("| scope | metric | before | after | delta | delta % | noise (±) | call |\n");
     o.push_str("|---|---|---:|---:|---:|---:|---:|---|\n");
     for m in &c.metrics {
@@ -290,7 +335,11 @@ pub fn markdown(c: &Comparison) -> String {
         );
     }
     if !c.not_compared.is_empty() {
-        let _ = writeln!(o, "\nNot compared (SLO in one run only): {}.", c.not_compared.join(", "));
+        let _ = writeln!(
+            o,
+            "\nNot compared (SLO in one run only): {}.",
+            c.not_compared.join(", ")
+        );
     }
     let _ = writeln!(o, "\n## How the calls are made\n\n{}", c.method);
     o
@@ -319,8 +368,14 @@ mod tests {
                 hist: h,
             });
         }
-        let spec = crate::scenario::SloSpec { metric: crate::scenario::Metric::LatencyP95, bound: Bound::Max, threshold: 1000.0 };
-        summary.slos.push(SloResult::new("p", "probe", &spec, all.quantile_ms(0.95)));
+        let spec = crate::scenario::SloSpec {
+            metric: crate::scenario::Metric::LatencyP95,
+            bound: Bound::Max,
+            threshold: 1000.0,
+        };
+        summary
+            .slos
+            .push(SloResult::new("p", "probe", &spec, all.quantile_ms(0.95)));
         Stored { summary, intervals }
     }
 
@@ -357,7 +412,11 @@ mod tests {
         assert!(worse_by(Bound::Max, 0.01, 0.02) > 0.0);
         let mut st = run(&[10.0, 10.0]);
         st.summary.totals.requests = 10_000;
-        let spec = crate::scenario::SloSpec { metric: crate::scenario::Metric::Availability, bound: Bound::Min, threshold: 0.999 };
+        let spec = crate::scenario::SloSpec {
+            metric: crate::scenario::Metric::Availability,
+            bound: Bound::Min,
+            threshold: 0.999,
+        };
         let r = SloResult::new("run", "run", &spec, Some(0.99));
         let n = noise(&st, &r).unwrap();
         assert!((n - (0.99f64 * 0.01 / 10_000.0).sqrt()).abs() < 1e-12);

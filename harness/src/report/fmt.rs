@@ -21,6 +21,21 @@ pub fn ms(v: f64) -> String {
     }
 }
 
+/// A short axis label: `0.5 ms`, `20 ms`, `1.5 s`.
+pub fn tick_ms(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{} s", trim(v / 1000.0))
+    } else {
+        format!("{} ms", trim(v))
+    }
+}
+
+/// Up to three decimals, without trailing zeros.
+pub fn trim(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 pub fn opt_ms(v: Option<f64>) -> String {
     v.map_or("n/a".into(), ms)
 }
@@ -55,5 +70,8 @@ mod tests {
         assert_eq!(value(None, "ms"), "n/a");
         assert_eq!(margin(Some(-2.0), "ms"), "-2.0 ms");
         assert_eq!(margin(Some(0.001), "ratio"), "+0.100 %");
+        assert_eq!(tick_ms(0.5), "0.5 ms");
+        assert_eq!(tick_ms(200.0), "200 ms");
+        assert_eq!(tick_ms(1500.0), "1.5 s");
     }
 }

@@ -112,8 +112,10 @@ fn slo_table(s: &Summary, o: &mut String) {
             r.verdict.label()
         );
     }
-    o.push_str("</tbody></table><p class=\"note\">Margin: room left before the threshold \
-(negative: breached). Used: the measured value as a share of an upper bound.</p></section>");
+    o.push_str(
+        "</tbody></table><p class=\"note\">Margin: room left before the threshold \
+(negative: breached). Used: the measured value as a share of an upper bound.</p></section>",
+    );
 }
 
 /// How much of an upper bound the measured value uses, as a small bar.
@@ -241,14 +243,34 @@ fn facts(s: &Summary, o: &mut String) {
     let g = &s.generator;
     let mut rows: Vec<(&str, String)> = vec![
         ("run id", r.id.clone()),
-        ("scenario", format!("{} (sha256 {})", r.scenario_file, r.scenario_sha256)),
+        (
+            "scenario",
+            format!("{} (sha256 {})", r.scenario_file, r.scenario_sha256),
+        ),
         ("target", r.base_url.clone()),
-        ("started / ended (UTC)", format!("{} / {}", r.started_utc, r.ended_utc)),
-        ("duration", format!("{:.1} s, interval {:.0} s", r.duration_s, r.interval_s)),
-        ("requests", format!("{} (JSON requests and stream connects), {} ok", t.requests, t.ok)),
+        (
+            "started / ended (UTC)",
+            format!("{} / {}", r.started_utc, r.ended_utc),
+        ),
+        (
+            "duration",
+            format!("{:.1} s, interval {:.0} s", r.duration_s, r.interval_s),
+        ),
+        (
+            "requests",
+            format!(
+                "{} (JSON requests and stream connects), {} ok",
+                t.requests, t.ok
+            ),
+        ),
         (
             "5xx / transport errors",
-            format!("{} ({}) / {}", t.status_5xx, value(t.rate_5xx, "ratio"), t.transport_errors),
+            format!(
+                "{} ({}) / {}",
+                t.status_5xx,
+                value(t.rate_5xx, "ratio"),
+                t.transport_errors
+            ),
         ),
         ("availability", value(t.availability, "ratio")),
         (
@@ -268,7 +290,13 @@ fn facts(s: &Summary, o: &mut String) {
         rows.push(("agent", a.clone()));
     }
     for p in &s.probes {
-        rows.push(("probe", format!("{}: {} {} ({}), {}", p.name, p.method, p.path, p.class, p.load)));
+        rows.push((
+            "probe",
+            format!(
+                "{}: {} {} ({}), {}",
+                p.name, p.method, p.path, p.class, p.load
+            ),
+        ));
     }
     o.push_str("<section><h2>Run facts</h2><table class=\"facts\"><tbody>");
     for (k, v) in rows {

@@ -20,15 +20,19 @@ pub struct Case {
 pub fn cases(s: &Summary) -> Vec<Case> {
     let base = format!("slogate.{}", s.run.scenario);
     let mut out: Vec<Case> = s.slos.iter().map(|r| slo_case(&base, r)).collect();
-    out.extend(s.probes.iter().filter(|p| !p.checks.is_empty()).map(|p| contract_case(&base, p)));
+    out.extend(
+        s.probes
+            .iter()
+            .filter(|p| !p.checks.is_empty())
+            .map(|p| contract_case(&base, p)),
+    );
     if let Some(b) = &s.baseline {
         out.extend(super::baseline::junit_cases(&base, b));
     }
     out.push(Case {
         classname: format!("{base}.run"),
         name: "run conclusive".into(),
-        failure: (!s.run.complete)
-            .then(|| ("inconclusive".into(), s.run.reasons.join("; "))),
+        failure: (!s.run.complete).then(|| ("inconclusive".into(), s.run.reasons.join("; "))),
     });
     out
 }
@@ -48,7 +52,11 @@ fn slo_case(base: &str, r: &SloResult) -> Case {
             ),
         )),
     };
-    Case { classname: format!("{base}.slo"), name: format!("{} {}", r.scope, r.metric), failure }
+    Case {
+        classname: format!("{base}.slo"),
+        name: format!("{} {}", r.scope, r.metric),
+        failure,
+    }
 }
 
 fn contract_case(base: &str, p: &ProbeSummary) -> Case {
@@ -74,15 +82,17 @@ pub fn render(s: &Summary) -> anyhow::Result<String> {
     let cases = cases(s);
     let failures = cases.iter().filter(|c| c.failure.is_some()).count();
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
-    w.write_event(quick_xml::events::Event::Decl(quick_xml::events::BytesDecl::new(
-        "1.0",
-        Some("UTF-8"),
-        None,
-    )))?;
+    w.write_event(quick_xml::events::Event::Decl(
+        quick_xml::events::BytesDecl::new("1.0", Some("UTF-8"), None),
+    ))?;
     let (tests, fails) = (cases.len().to_string(), failures.to_string());
     let time = format!("{:.3}", s.run.duration_s);
     w.create_element("testsuites")
-        .with_attributes([("name", "slogate"), ("tests", tests.as_str()), ("failures", fails.as_str())])
+        .with_attributes([
+            ("name", "slogate"),
+            ("tests", tests.as_str()),
+            ("failures", fails.as_str()),
+        ])
         .write_inner_content(|w| {
             w.create_element("testsuite")
                 .with_attributes([
@@ -109,14 +119,17 @@ fn suite_body(w: &mut Writer<Vec<u8>>, s: &Summary, cases: &[Case]) -> std::io::
             ("exit_code", exit.as_str()),
             ("target", s.run.base_url.as_str()),
         ] {
-            w.create_element("property").with_attributes([("name", k), ("value", v)]).write_empty()?;
+            w.create_element("property")
+                .with_attributes([("name", k), ("value", v)])
+                .write_empty()?;
         }
         Ok(())
     })?;
     for c in cases {
-        let el = w
-            .create_element("testcase")
-            .with_attributes([("classname", c.classname.as_str()), ("name", c.name.as_str())]);
+        let el = w.create_element("testcase").with_attributes([
+            ("classname", c.classname.as_str()),
+            ("name", c.name.as_str()),
+        ]);
         match &c.failure {
             None => {
                 el.write_empty()?;

@@ -53,10 +53,16 @@ impl std::fmt::Display for Problem {
 pub fn read(dir: &Path) -> anyhow::Result<Manifest> {
     use anyhow::Context;
     let p = dir.join(NAME);
-    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    let text =
+        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
     let m: Manifest = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a slogate manifest", p.display()))?;
-    anyhow::ensure!(m.schema == SCHEMA, "{}: unknown schema {:?}", p.display(), m.schema);
+    anyhow::ensure!(
+        m.schema == SCHEMA,
+        "{}: unknown schema {:?}",
+        p.display(),
+        m.schema
+    );
     Ok(m)
 }
 

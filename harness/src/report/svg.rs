@@ -8,10 +8,10 @@ use std::fmt::Write;
 use quick_xml::escape::escape;
 
 const W: f64 = 560.0;
-const H: f64 = 270.0;
+const H: f64 = 290.0;
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 18.0;
-const TOP: f64 = 30.0;
+const TOP: f64 = 48.0;
 const BOTTOM: f64 = 46.0;
 
 /// Colours that stay apart for the colour-blind (Okabe-Ito).
@@ -260,10 +260,10 @@ fn legend(c: &Chart, o: &mut String) {
         let _ = write!(
             o,
             r#"<rect x="{x:.1}" y="{:.1}" width="10" height="3" fill="{}"/><text class="lg" x="{:.1}" y="{:.1}">{}</text>"#,
-            TOP + 9.0,
+            TOP - 14.0,
             s.color,
             x + 14.0,
-            TOP + 13.0,
+            TOP - 10.0,
             escape(&s.label)
         );
         x += 22.0 + 6.5 * s.label.chars().count() as f64;
@@ -291,7 +291,11 @@ pub fn linear_ticks(min: f64, max: f64, n: usize) -> Vec<f64> {
 /// Ticks for a log axis: 1-2-5 per decade when few decades, else decades.
 pub fn log_ticks(min: f64, max: f64) -> Vec<f64> {
     let (lo, hi) = (min.log10().floor() as i32, max.log10().ceil() as i32);
-    let mults: &[f64] = if hi - lo <= 3 { &[1.0, 2.0, 5.0] } else { &[1.0] };
+    let mults: &[f64] = if hi - lo <= 3 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0]
+    };
     let mut out = Vec::new();
     for d in lo..=hi {
         for m in mults {
@@ -317,16 +321,25 @@ mod tests {
 
     #[test]
     fn ticks_are_round_and_cover_the_range() {
-        assert_eq!(linear_ticks(0.0, 10.0, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        assert_eq!(
+            linear_ticks(0.0, 10.0, 5),
+            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        );
         assert_eq!(linear_ticks(0.0, 0.9, 4), vec![0.0, 0.2, 0.4, 0.6, 0.8]);
-        assert_eq!(log_ticks(1.0, 100.0), vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]);
+        assert_eq!(
+            log_ticks(1.0, 100.0),
+            vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+        );
         assert_eq!(log_ticks(1.0, 1e5).len(), 6);
         assert_eq!(log_range(3.2, 480.0), (1.0, 1000.0));
     }
 
     #[test]
     fn scales_map_ends_and_middle() {
-        let l = Scale::Log10 { min: 1.0, max: 100.0 };
+        let l = Scale::Log10 {
+            min: 1.0,
+            max: 100.0,
+        };
         assert!((l.frac(10.0) - 0.5).abs() < 1e-12);
         assert_eq!(l.frac(1000.0), 1.0);
         let s = Scale::Linear { min: 0.0, max: 4.0 };
@@ -337,8 +350,16 @@ mod tests {
     fn labels_are_escaped() {
         let c = Chart::new(
             "a<b & \"c\"",
-            Axis { title: "x".into(), scale: Scale::Linear { min: 0.0, max: 1.0 }, ticks: vec![] },
-            Axis { title: "y".into(), scale: Scale::Linear { min: 0.0, max: 1.0 }, ticks: vec![] },
+            Axis {
+                title: "x".into(),
+                scale: Scale::Linear { min: 0.0, max: 1.0 },
+                ticks: vec![],
+            },
+            Axis {
+                title: "y".into(),
+                scale: Scale::Linear { min: 0.0, max: 1.0 },
+                ticks: vec![],
+            },
         );
         let svg = render(&c);
         assert!(svg.contains("a&lt;b &amp; &quot;c&quot;"), "{svg}");

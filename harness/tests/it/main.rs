@@ -2,4 +2,5 @@
 //! against servers started in-process on loopback port 0.
 
 mod common;
+mod evidence;
 mod validation;
