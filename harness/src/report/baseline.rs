@@ -165,7 +165,8 @@ counts).\n",
         b.source,
         b.max_regression * 100.0
     );
-    o.push_str("| scope | metric | baseline | this run | worse by | gate |\n|---|---|---:|---:|---:|---|\n");
+    o.push_str("| scope | metric | baseline | this run | worse by | gate |\n");
+    o.push_str("|---|---|---:|---:|---:|---|\n");
     for g in &b.metrics {
         let _ = writeln!(
             o,

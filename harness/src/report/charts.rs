@@ -84,12 +84,14 @@ fn linear_axis(title: &str, max: f64, label: fn(f64) -> String) -> Axis {
 pub fn percentile_curve(name: &str, h: &Hist, s: &Summary) -> String {
     let pts = curve(h);
     let slos: Vec<&SloResult> = slos_of(s, name).filter(|r| r.unit == "ms").collect();
-    let lo = pts.first().map_or(1.0, |p| p.1);
-    let hi = pts
-        .iter()
-        .map(|p| p.1)
-        .chain(slos.iter().map(|r| r.threshold))
-        .fold(lo, f64::max);
+    let values = || {
+        pts.iter()
+            .map(|p| p.1)
+            .chain(slos.iter().map(|r| r.threshold))
+    };
+    // Padded so that a threshold on a whole decade does not sit on the frame.
+    let lo = values().reduce(f64::min).unwrap_or(1.0) * 0.9;
+    let hi = values().fold(1.0, f64::max) * 1.1;
     let mut c = Chart::new(
         &format!("{name}: latency by percentile"),
         pct_axis(),
@@ -150,7 +152,7 @@ fn time_axis(s: &Summary) -> Axis {
         .iter()
         .map(|r| r.t_s)
         .fold(s.run.interval_s, f64::max);
-    linear_axis("seconds since start", end, |v| format!("{v:.0}"))
+    linear_axis("seconds since start", end, fmt::trim)
 }
 
 fn add_series(c: &mut Chart, series: BTreeMap<String, Vec<(f64, f64)>>) {
@@ -168,10 +170,11 @@ pub fn p95_timeline(s: &Summary) -> String {
     let series = by_name(s, "probe", |r| r.p95_ms);
     let thresholds = grouped_thresholds(s, "latency_p95_ms");
     let vals = series.values().flatten().map(|p| p.1);
-    let lo = vals.clone().fold(f64::MAX, f64::min).min(1.0);
+    let lo = vals.clone().reduce(f64::min).unwrap_or(1.0) * 0.9;
     let hi = vals
         .chain(thresholds.keys().map(|t| t.0))
-        .fold(lo, f64::max);
+        .fold(lo, f64::max)
+        * 1.1;
     let mut c = Chart::new(
         "p95 latency per interval",
         time_axis(s),

@@ -23,6 +23,7 @@ pub fn render(st: &Stored) -> String {
     head(s, &mut o);
     banner(s, &mut o);
     slo_table(s, &mut o);
+    contracts(s, &mut o);
     super::baseline::html(s, &mut o);
     latency(st, &mut o);
     timelines(s, &mut o);
@@ -76,7 +77,25 @@ fn banner(s: &Summary, o: &mut String) {
     for why in &r.reasons {
         let _ = write!(o, "<p class=\"why\">Not trustworthy: {}</p>", escape(why));
     }
+    for line in breaches(s) {
+        let _ = write!(o, "<p class=\"why\">{}</p>", escape(&line));
+    }
     o.push_str("</div></header>");
+}
+
+/// One line per broken promise: SLO breached, contract failed, baseline regressed.
+fn breaches(s: &Summary) -> Vec<String> {
+    let mut out: Vec<String> = super::junit::cases(s)
+        .into_iter()
+        .filter(|c| !c.classname.ends_with(".run"))
+        .filter_map(|c| c.failure.map(|(_, msg)| format!("{}: {msg}", c.name)))
+        .collect();
+    if out.len() > 6 {
+        let more = out.len() - 5;
+        out.truncate(5);
+        out.push(format!("and {more} more, see below"));
+    }
+    out
 }
 
 fn verdict_sentence(s: &Summary) -> &'static str {
@@ -116,6 +135,37 @@ fn slo_table(s: &Summary, o: &mut String) {
         "</tbody></table><p class=\"note\">Margin: room left before the threshold \
 (negative: breached). Used: the measured value as a share of an upper bound.</p></section>",
     );
+}
+
+/// The JSON body checks of each probe: how many answers broke them.
+fn contracts(s: &Summary, o: &mut String) {
+    let probes: Vec<_> = s.probes.iter().filter(|p| !p.checks.is_empty()).collect();
+    if probes.is_empty() {
+        return;
+    }
+    o.push_str(
+        "<section><h2>Contract checks</h2><table><thead><tr><th>probe</th><th>checks</th>\
+<th class=\"n\">answers</th><th class=\"n\">failed checks</th><th>verdict</th></tr></thead><tbody>",
+    );
+    for p in probes {
+        let failed = p.errors.get("check_failed").copied().unwrap_or(0);
+        let v = if failed == 0 {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        };
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{failed}\
+</td><td><span class=\"tag {}\">{}</span></td></tr>",
+            escape(&p.name),
+            escape(&p.checks.join(", ")),
+            p.requests,
+            verdict_class(v),
+            v.label()
+        );
+    }
+    o.push_str("</tbody></table></section>");
 }
 
 /// How much of an upper bound the measured value uses, as a small bar.
@@ -185,10 +235,10 @@ fn timelines(s: &Summary, o: &mut String) {
     }
     let _ = write!(
         o,
-        "<section><h2>Over time</h2><p class=\"note\">One point per {:.0} s interval. \
+        "<section><h2>Over time</h2><p class=\"note\">One point per {} s interval. \
 p95 of JSON latency per probe; error share of requests (JSON) and connects (streams).\
 </p><div class=\"grid\"><figure>{}</figure><figure>{}</figure>",
-        s.run.interval_s,
+        super::fmt::trim(s.run.interval_s),
         charts::p95_timeline(s),
         charts::error_timeline(s)
     );
@@ -254,7 +304,11 @@ fn facts(s: &Summary, o: &mut String) {
         ),
         (
             "duration",
-            format!("{:.1} s, interval {:.0} s", r.duration_s, r.interval_s),
+            format!(
+                "{:.1} s, interval {} s",
+                r.duration_s,
+                super::fmt::trim(r.interval_s)
+            ),
         ),
         (
             "requests",

@@ -86,6 +86,8 @@ pub struct Chart {
     pub bars: Vec<Bar>,
     pub lines: Vec<RefLine>,
     pub markers: Vec<Marker>,
+    /// Said in the middle of the plot when there is nothing to draw.
+    pub empty: String,
 }
 
 impl Chart {
@@ -98,6 +100,7 @@ impl Chart {
             bars: Vec::new(),
             lines: Vec::new(),
             markers: Vec::new(),
+            empty: "no samples".into(),
         }
     }
 
@@ -110,20 +113,43 @@ impl Chart {
     }
 }
 
+/// Text at (x, y); `fill` colours it, `anchor` is start, middle or end.
+fn text(o: &mut String, class: &str, (x, y): (f64, f64), anchor: &str, fill: &str, body: &str) {
+    let fill = if fill.is_empty() {
+        String::new()
+    } else {
+        format!(r#" fill="{fill}""#)
+    };
+    let _ = write!(
+        o,
+        r#"<text class="{class}" x="{x:.1}" y="{y:.1}" text-anchor="{anchor}"{fill}>{}</text>"#,
+        escape(body)
+    );
+}
+
+fn line(o: &mut String, class: &str, stroke: &str, (x1, y1): (f64, f64), (x2, y2): (f64, f64)) {
+    let _ = write!(o, r#"<line class="{class}" stroke="{stroke}" "#);
+    let _ = write!(
+        o,
+        r#"x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}"/>"#
+    );
+}
+
 /// The whole chart as one `<svg>` element.
 pub fn render(c: &Chart) -> String {
     let mut o = String::new();
+    let t = escape(&c.title);
     let _ = write!(
         o,
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{t}"><title>{t}</title>"#,
-        t = escape(&c.title)
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{t}">"#
     );
-    let _ = write!(
-        o,
-        r#"<text class="ct" x="{LEFT}" y="18">{}</text>"#,
-        escape(&c.title)
-    );
+    let _ = write!(o, "<title>{t}</title>");
+    text(&mut o, "ct", (LEFT, 18.0), "start", "", &c.title);
     grid(c, &mut o);
+    if c.bars.is_empty() && c.series.iter().all(|s| s.points.is_empty()) {
+        let mid = ((LEFT + W - RIGHT) / 2.0, (TOP + H - BOTTOM) / 2.0);
+        text(&mut o, "empty", mid, "middle", "", &c.empty);
+    }
     bars(c, &mut o);
     series(c, &mut o);
     ref_lines(c, &mut o);
@@ -137,22 +163,13 @@ fn grid(c: &Chart, o: &mut String) {
     let (x0, x1, y0, y1) = (LEFT, W - RIGHT, TOP, H - BOTTOM);
     for (v, label) in &c.y.ticks {
         let y = c.py(*v);
-        let _ = write!(
-            o,
-            r#"<line class="g" x1="{x0}" y1="{y:.1}" x2="{x1}" y2="{y:.1}"/><text class="tl" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            x0 - 5.0,
-            y + 4.0,
-            escape(label)
-        );
+        line(o, "g", "#eceff2", (x0, y), (x1, y));
+        text(o, "tl", (x0 - 5.0, y + 4.0), "end", "", label);
     }
     for (v, label) in &c.x.ticks {
         let x = c.px(*v);
-        let _ = write!(
-            o,
-            r#"<line class="g" x1="{x:.1}" y1="{y0}" x2="{x:.1}" y2="{y1}"/><text class="tl" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            y1 + 15.0,
-            escape(label)
-        );
+        line(o, "g", "#eceff2", (x, y0), (x, y1));
+        text(o, "tl", (x, y1 + 15.0), "middle", "", label);
     }
     let _ = write!(
         o,
@@ -160,19 +177,20 @@ fn grid(c: &Chart, o: &mut String) {
         x1 - x0,
         y1 - y0
     );
-    let _ = write!(
+    text(
         o,
-        r#"<text class="at" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-        (x0 + x1) / 2.0,
-        H - 8.0,
-        escape(&c.x.title)
+        "at",
+        ((x0 + x1) / 2.0, H - 8.0),
+        "middle",
+        "",
+        &c.x.title,
     );
     let _ = write!(
         o,
-        r#"<text class="at" transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
-        (y0 + y1) / 2.0,
-        escape(&c.y.title)
+        r#"<text class="at" transform="translate(14 {:.1}) rotate(-90)" "#,
+        (y0 + y1) / 2.0
     );
+    let _ = write!(o, r#"text-anchor="middle">{}</text>"#, escape(&c.y.title));
 }
 
 fn series(c: &Chart, o: &mut String) {
@@ -208,46 +226,41 @@ fn bars(c: &Chart, o: &mut String) {
         let (x0, x1, y) = (c.px(b.x0), c.px(b.x1), c.py(b.y));
         let _ = write!(
             o,
-            r#"<rect class="bar" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}"><title>{}</title></rect>"#,
+            r#"<rect class="bar" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}">"#,
             (x1 - x0 - 0.5).max(0.8),
-            (base - y).max(0.0),
-            escape(&b.title)
+            (base - y).max(0.0)
         );
+        let _ = write!(o, "<title>{}</title></rect>", escape(&b.title));
     }
 }
 
 fn ref_lines(c: &Chart, o: &mut String) {
     for l in &c.lines {
-        let (x1, y1, x2, y2, tx, ty, anchor) = if l.vertical {
+        if l.vertical {
             let x = c.px(l.at);
-            (x, TOP, x, H - BOTTOM, x - 4.0, TOP + 12.0, "end")
+            line(o, "ref", l.color, (x, TOP), (x, H - BOTTOM));
+            text(o, "rl", (x - 4.0, TOP + 12.0), "end", l.color, &l.label);
         } else {
             let y = c.py(l.at);
-            (LEFT, y, W - RIGHT, y, W - RIGHT - 4.0, y - 4.0, "end")
-        };
-        let _ = write!(
-            o,
-            r#"<line class="ref" stroke="{col}" x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}"/><text class="rl" fill="{col}" x="{tx:.1}" y="{ty:.1}" text-anchor="{anchor}">{}</text>"#,
-            escape(&l.label),
-            col = l.color
-        );
+            line(o, "ref", l.color, (LEFT, y), (W - RIGHT, y));
+            text(
+                o,
+                "rl",
+                (W - RIGHT - 4.0, y - 4.0),
+                "end",
+                l.color,
+                &l.label,
+            );
+        }
     }
 }
 
 fn markers(c: &Chart, o: &mut String) {
     for m in &c.markers {
         let (x, y) = (c.px(m.x), c.py(m.y));
-        let _ = write!(
-            o,
-            r#"<path class="mk" stroke="{col}" d="M{:.1} {y:.1}H{:.1}M{x:.1} {y:.1}V{:.1}"/><text class="rl" fill="{col}" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            x - 9.0,
-            x + 9.0,
-            y + 6.0,
-            x - 11.0,
-            y - 3.0,
-            escape(&m.label),
-            col = m.color
-        );
+        line(o, "mk", m.color, (x - 9.0, y), (x + 9.0, y));
+        line(o, "mk", m.color, (x, y), (x, y + 6.0));
+        text(o, "rl", (x - 11.0, y - 3.0), "end", m.color, &m.label);
     }
 }
 
@@ -259,13 +272,11 @@ fn legend(c: &Chart, o: &mut String) {
     for s in &c.series {
         let _ = write!(
             o,
-            r#"<rect x="{x:.1}" y="{:.1}" width="10" height="3" fill="{}"/><text class="lg" x="{:.1}" y="{:.1}">{}</text>"#,
+            r#"<rect x="{x:.1}" y="{:.1}" width="10" height="3" fill="{}"/>"#,
             TOP - 14.0,
-            s.color,
-            x + 14.0,
-            TOP - 10.0,
-            escape(&s.label)
+            s.color
         );
+        text(o, "lg", (x + 14.0, TOP - 10.0), "start", "", &s.label);
         x += 22.0 + 6.5 * s.label.chars().count() as f64;
     }
 }
