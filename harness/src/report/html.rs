@@ -159,7 +159,7 @@ fn contracts(s: &Summary, o: &mut String) {
             "<tr><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{failed}\
 </td><td><span class=\"tag {}\">{}</span></td></tr>",
             escape(&p.name),
-            escape(&p.checks.join(", ")),
+            escape(p.checks.join(", ")),
             p.requests,
             verdict_class(v),
             v.label()
