@@ -34,7 +34,8 @@ noise_after^2), at least 0.1 % (HDR resolution). Noise of a percentile: standard
 its per-interval values / sqrt(intervals) (standard error of the whole-run figure, treating \
 intervals as independent). Noise of a maximum: standard deviation of the per-interval maxima. \
 Ratios: binomial sqrt(p(1-p)/n). Counts: Poisson sqrt(n). Intervals are not truly independent, \
-so the band may be too narrow: confirm a small regression with a second run.";
+so the band may be too narrow: confirm a small regression with a second run. Without an interval \
+log (a bare summary.json) the noise of latencies is unknown (n/a) and only the 0.1 % floor applies.";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -464,6 +464,8 @@ async fn baseline_gate_fails_a_run_whose_slo_holds() {
                 "-q",
                 "--max-regression",
                 "10%",
+                "--retain",
+                "2y",
             ])
             .arg("--baseline")
             .arg(&baseline)
@@ -499,6 +501,11 @@ async fn baseline_gate_fails_a_run_whose_slo_holds() {
     assert!(std::fs::read_to_string(run.join("junit.xml"))
         .unwrap()
         .contains("baseline_regression"));
+    let m = slogate::report::manifest::read(&run).unwrap();
+    let until = humantime::parse_rfc3339(&m.retain_until_utc).unwrap();
+    let started = humantime::parse_rfc3339(&m.started_utc).unwrap();
+    let kept = until.duration_since(started).unwrap();
+    assert_eq!(kept, Duration::from_secs(731 * 86_400), "--retain 2y");
 }
 
 const GATE_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/ci-gate.toml");
