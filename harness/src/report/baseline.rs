@@ -110,7 +110,9 @@ fn change_text(g: &Gated) -> String {
     match g.change {
         None if g.before.is_none() => "not in baseline".into(),
         None => "no data".into(),
-        Some(c) => format!("{:+.1} %", c * 100.0),
+        Some(c) if c > 0.0 => format!("{:.1} % worse", c * 100.0),
+        Some(c) if c < 0.0 => format!("{:.1} % better", -c * 100.0),
+        Some(_) => "same".into(),
     }
 }
 
@@ -136,7 +138,7 @@ pub fn terminal(s: &Summary) -> String {
     for g in &b.metrics {
         let _ = writeln!(
             o,
-            "  {:<9} {} {}: {} -> {} ({} worse)",
+            "  {:<9} {} {}: {} -> {} ({})",
             call(g),
             g.scope,
             g.metric,
@@ -165,7 +167,7 @@ counts).\n",
         b.source,
         b.max_regression * 100.0
     );
-    o.push_str("| scope | metric | baseline | this run | worse by | gate |\n");
+    o.push_str("| scope | metric | baseline | this run | change | gate |\n");
     o.push_str("|---|---|---:|---:|---:|---|\n");
     for g in &b.metrics {
         let _ = writeln!(
@@ -191,7 +193,7 @@ pub fn html(s: &Summary, o: &mut String) {
 <p class=\"note\">Against run {} ({}); a metric fails when worse by more than {:.0} % of its \
 reference (baseline value for latencies, SLO budget for ratios and counts).</p><table><thead>\
 <tr><th>scope</th><th>metric</th><th class=\"n\">baseline</th><th class=\"n\">this run</th>\
-<th class=\"n\">worse by</th><th>gate</th></tr></thead><tbody>",
+<th class=\"n\">change</th><th>gate</th></tr></thead><tbody>",
         if b.regressed { "regressed" } else { "pass" },
         if b.regressed { "FAIL" } else { "pass" },
         escape(&b.baseline_run),
@@ -229,7 +231,7 @@ pub fn junit_cases(base: &str, b: &BaselineGate) -> Vec<Case> {
                 (
                     "baseline_regression".into(),
                     format!(
-                        "worse by {} (bound {:.0} %): baseline {} -> {}",
+                        "{} (bound {:.0} %): baseline {} -> {}",
                         change_text(g),
                         b.max_regression * 100.0,
                         value(g.before, &g.unit),

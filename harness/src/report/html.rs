@@ -99,12 +99,13 @@ fn breaches(s: &Summary) -> Vec<String> {
 }
 
 fn verdict_sentence(s: &Summary) -> &'static str {
-    match s.run.verdict {
-        Verdict::Pass => "every SLO met",
-        Verdict::Inconclusive => "the run cannot be trusted; see below",
-        _ if s.baseline.as_ref().is_some_and(|b| b.regressed) => {
-            "a gated metric regressed past the baseline bound or an SLO was breached"
-        }
+    let breached = s.slos.iter().any(|r| r.verdict != Verdict::Pass);
+    let regressed = s.baseline.as_ref().is_some_and(|b| b.regressed);
+    match (s.run.verdict, breached, regressed) {
+        (Verdict::Pass, ..) => "every SLO met",
+        (Verdict::Inconclusive, ..) => "the run cannot be trusted; see below",
+        (_, false, true) => "every SLO met, but a metric regressed past the baseline bound",
+        (_, true, true) => "SLOs breached and metrics regressed past the baseline bound",
         _ => "one or more SLOs breached",
     }
 }
