@@ -40,14 +40,20 @@ def read_log(path):
     return totals, intervals
 
 
+def tag(name, metric):
+    """The log's tag for a probe or stream: as slogate writes it (no commas or spaces)."""
+    clean = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)
+    return f"{clean}.{metric}"
+
+
 def expected(summary):
     """(tag, summary percentiles) for every histogram the summary reports."""
     for p in summary["probes"]:
         for t in PROBE_TAGS:
-            yield f"{p['name']}.{t}", p[t]
+            yield tag(p["name"], t), p[t]
     for s in summary["streams"]:
         for t in STREAM_TAGS:
-            yield f"{s['name']}.{t}", s[t]
+            yield tag(s["name"], t), s[t]
 
 
 def close(got_us, want_ms):
