@@ -288,11 +288,12 @@ fn dist_caption(what: &str, p: &Percentiles) -> String {
     )
 }
 
-fn facts(s: &Summary, o: &mut String) {
+/// The run's facts as (label, text) rows.
+fn fact_rows(s: &Summary) -> Vec<(&'static str, String)> {
     let r = &s.run;
     let t = &s.totals;
     let g = &s.generator;
-    let mut rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&'static str, String)> = vec![
         ("run id", r.id.clone()),
         (
             "scenario",
@@ -353,6 +354,11 @@ fn facts(s: &Summary, o: &mut String) {
             ),
         ));
     }
+    rows
+}
+
+fn facts(s: &Summary, o: &mut String) {
+    let rows = fact_rows(s);
     o.push_str("<section><h2>Run facts</h2><table class=\"facts\"><tbody>");
     for (k, v) in rows {
         let _ = write!(o, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
