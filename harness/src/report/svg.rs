@@ -235,23 +235,22 @@ fn bars(c: &Chart, o: &mut String) {
 }
 
 fn ref_lines(c: &Chart, o: &mut String) {
-    for l in &c.lines {
+    for (i, l) in c.lines.iter().enumerate() {
         if l.vertical {
             let x = c.px(l.at);
             line(o, "ref", l.color, (x, TOP), (x, H - BOTTOM));
             text(o, "rl", (x - 4.0, TOP + 12.0), "end", l.color, &l.label);
-        } else {
-            let y = c.py(l.at);
-            line(o, "ref", l.color, (LEFT, y), (W - RIGHT, y));
-            text(
-                o,
-                "rl",
-                (W - RIGHT - 4.0, y - 4.0),
-                "end",
-                l.color,
-                &l.label,
-            );
+            continue;
         }
+        let y = c.py(l.at);
+        line(o, "ref", l.color, (LEFT, y), (W - RIGHT, y));
+        // Labels alternate sides so that close thresholds stay readable.
+        let (x, anchor) = if i % 2 == 0 {
+            (W - RIGHT - 4.0, "end")
+        } else {
+            (LEFT + 4.0, "start")
+        };
+        text(o, "rl", (x, y - 4.0), anchor, l.color, &l.label);
     }
 }
 
