@@ -5,15 +5,17 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::agent;
 use crate::engine::{self, RunOptions};
 use crate::evidence;
 use crate::report;
 use crate::scenario::units::{Dur, Percent};
 use crate::scenario::{self, Overrides, Scenario, Vars};
+use crate::schedule::Share;
 use crate::slo;
 use crate::target::{self, HeartbeatStyle, TargetConfig};
 
@@ -50,6 +52,8 @@ pub enum Command {
     Compare(evidence::CompareArgs),
     /// Check every file of a run folder against the hashes in its manifest.
     Verify(evidence::VerifyArgs),
+    /// Combine agents' evidence folders into one run and judge it once.
+    Merge(MergeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -75,6 +79,28 @@ pub struct RunArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub gate: evidence::GateArgs,
+    /// Run agent I of N (0-based I, as JOB_COMPLETION_INDEX): its share of every
+    /// arrival rate, stream population and worker count. Exits 0 once its evidence
+    /// is written; `merge` gives the verdict.
+    #[arg(long, value_name = "I/N", value_parser = agent::parse_share)]
+    pub agent: Option<Share>,
+    /// Hold the load until this UTC instant (RFC 3339, e.g. 2026-12-04T17:00:00Z),
+    /// so that agents' windows line up; at most 1 h ahead, 60 s behind.
+    #[arg(long, value_name = "UTC", value_parser = agent::parse_start_at)]
+    pub start_at: Option<SystemTime>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Agents' evidence folders, or folders that hold them.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Folder under which the merged evidence folder is created.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Warn when the agents' starts or ends lie further apart than this.
+    #[arg(long, value_parser = parse_dur, default_value = "1s")]
+    pub max_skew: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -246,6 +272,13 @@ fn load_demo(path: &Path, vars: &Vars, duration: Duration) -> Result<Scenario, i
 pub async fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(a) => {
+            if let Some(Err(e)) = a
+                .start_at
+                .map(|t| agent::check_start_at(t, SystemTime::now()))
+            {
+                eprintln!("error: {e}");
+                return EXIT_BAD_INPUT;
+            }
             let sc = match load(&a.scenario, &vars(&a.vars), a.duration) {
                 Ok(s) => s,
                 Err(code) => return code,
@@ -256,10 +289,13 @@ pub async fn dispatch(cli: Cli) -> i32 {
             };
             let opts = RunOptions {
                 quiet: a.quiet,
+                agent: a.agent.map(|s| (s.index, s.count)),
+                start_at: a.start_at,
                 ..Default::default()
             };
             run_gated(&sc, &a.out, &opts, gate.as_ref(), a.gate.retain).await
         }
+        Command::Merge(a) => merge(a),
         Command::Check(a) => match load(&a.scenario, &vars(&a.vars), a.duration) {
             Ok(sc) => {
                 print!("{}", crate::plan::render(&sc));
@@ -304,6 +340,12 @@ pub async fn run_gated(
     let agent = opts.agent.map(|(i, n)| format!("{i}/{n}"));
     let mut summary = report::summary::build(sc, &m, results, agent);
     evidence::finish_summary(&mut summary, gate, retain_days);
+    if let Some(at) = opts.start_at {
+        agent::record_start(&mut summary, at, m.started_wall);
+    }
+    if let Some((index, count)) = opts.agent {
+        agent::label(&mut summary, Share { index, count }, sc);
+    }
     print!("{}", sc.secrets.mask(&report::terminal(&summary)));
     let dir = match report::new_run_dir(out, &summary.run.id) {
         Ok(d) => d,
@@ -320,7 +362,46 @@ pub async fn run_gated(
         return 3;
     }
     println!("evidence: {}", sc.secrets.mask(&dir.display().to_string()));
+    if let Some((i, n)) = opts.agent {
+        // One agent's share is not judged alone: the verdict comes from `merge`.
+        println!("agent {i}/{n}: the table covers this share only; `slogate merge` judges the run");
+        return 0;
+    }
     summary.run.exit_code
+}
+
+/// Merges agents' evidence, writes one folder, exits with its verdict.
+fn merge(a: MergeArgs) -> i32 {
+    let merged = crate::merge::expand(&a.dirs)
+        .and_then(|dirs| crate::merge::read(&dirs))
+        .and_then(|agents| crate::merge::merge(&agents, a.max_skew));
+    let mut m = match merged {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: cannot merge: {e:#}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    for w in &m.summary.run.warnings {
+        eprintln!("warning: {w}");
+    }
+    let dir = match report::new_run_dir(&a.out, &m.summary.run.id) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot write evidence: {e:#}");
+            return 3;
+        }
+    };
+    m.summary.run.id = dir
+        .file_name()
+        .map_or(m.summary.run.id.clone(), |n| n.to_string_lossy().into());
+    if let Err(e) = report::write(&dir, &m.summary, &m.hlog, &scenario::Secrets::default()) {
+        eprintln!("error: cannot write evidence: {e:#}");
+        return 3;
+    }
+    print!("{}", report::terminal(&m.summary));
+    println!("evidence: {}", dir.display());
+    m.summary.run.exit_code
 }
 
 async fn serve(a: ServeArgs) -> i32 {

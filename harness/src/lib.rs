@@ -13,12 +13,15 @@
 //! - [`report`]: the evidence folder
 //! - [`evidence`]: commands on stored evidence: report, compare, verify, baseline gate
 //! - [`target`]: the embedded reference server
+//! - [`agent`], [`merge`]: one run spread over several agents, and merged back
 //! - [`cli`], [`plan`], [`progress`]: what the user sees
 
+pub mod agent;
 pub mod cli;
 pub mod engine;
 pub mod evidence;
 pub mod logging;
+pub mod merge;
 pub mod metrics;
 pub mod net;
 pub mod plan;

@@ -133,24 +133,64 @@ impl Timetable {
     }
 }
 
+/// One agent's share of a schedule split over `count` agents: the items
+/// (timetable slots, streams, workers) whose number modulo `count` is
+/// `index`. Every item falls to exactly one agent, so the shares add up to
+/// the whole; agents with a lower index take the one extra item of a
+/// remainder; and the agents' open-model starts interleave into exactly the
+/// whole run's timetable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Share {
+    /// The whole schedule, run by one process.
+    pub const WHOLE: Share = Share { index: 0, count: 1 };
+
+    /// How many of `total` items fall to this agent.
+    pub fn of(self, total: u64) -> u64 {
+        let i = u64::from(self.index);
+        if total <= i {
+            return 0;
+        }
+        (total - i - 1) / u64::from(self.count) + 1
+    }
+
+    /// The whole schedule's number of this agent's `k`-th item.
+    pub fn global(self, k: u64) -> u64 {
+        u64::from(self.index) + k * u64::from(self.count)
+    }
+}
+
 /// The slot counter shared by a probe's workers: each takes the next start.
 pub struct Slots {
     pub pacer: Pacer,
+    share: Share,
     next: AtomicU64,
 }
 
 impl Slots {
     pub fn new(pacer: Pacer) -> Slots {
+        Slots::shared(pacer, Share::WHOLE)
+    }
+
+    /// Slots of one agent's share: its claims walk the whole timetable in
+    /// steps of the agent count.
+    pub fn shared(pacer: Pacer, share: Share) -> Slots {
         Slots {
             pacer,
+            share,
             next: AtomicU64::new(0),
         }
     }
 
-    /// Claims the next slot: its number and intended start (`None` for the
-    /// closed model, whose start is "as soon as the worker is free").
+    /// Claims the next slot: its number in the whole timetable and intended
+    /// start (`None` for the closed model, whose start is "as soon as the
+    /// worker is free").
     pub fn claim(&self, elapsed: Duration) -> Option<(u64, Option<Duration>)> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.share.global(self.next.fetch_add(1, Ordering::Relaxed));
         match &self.pacer {
             Pacer::Open(t) => t.due(n).map(|d| (n, Some(d))),
             Pacer::Closed { duration, .. } => (elapsed < *duration).then_some((n, None)),
@@ -210,6 +250,35 @@ mod tests {
         assert_eq!(t.len(), 500);
         assert!((ms(t.due(1).unwrap()) - 10.0).abs() < 0.01);
         assert!(ms(t.due(499).unwrap()) > 8_000.0);
+    }
+
+    #[test]
+    fn shares_add_up_to_the_whole_with_the_remainder_first() {
+        let shares: Vec<u64> = (0..3).map(|i| Share { index: i, count: 3 }.of(8)).collect();
+        assert_eq!(shares, [3, 3, 2]);
+        assert_eq!(Share { index: 4, count: 5 }.of(3), 0);
+        assert_eq!(Share::WHOLE.of(7), 7);
+        for total in 0..40u64 {
+            let sum: u64 = (0..7).map(|i| Share { index: i, count: 7 }.of(total)).sum();
+            assert_eq!(sum, total, "total {total}");
+        }
+    }
+
+    #[test]
+    fn agents_claims_interleave_into_the_whole_timetable() {
+        // 0 -> 90/s over 2 s: 90 arrivals; three agents take every third.
+        let whole = Timetable::new(&[seg(0.0, 90.0, 2)]);
+        let mut got: Vec<(u64, Duration)> = Vec::new();
+        for index in 0..3 {
+            let s = Slots::shared(Pacer::Open(whole.clone()), Share { index, count: 3 });
+            while let Some((n, due)) = s.claim(Duration::ZERO) {
+                got.push((n, due.unwrap()));
+            }
+            assert_eq!(s.claimed() - 1, Share { index, count: 3 }.of(90));
+        }
+        got.sort_by_key(|g| g.0);
+        let want: Vec<(u64, Duration)> = (0..90).map(|n| (n, whole.due(n).unwrap())).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

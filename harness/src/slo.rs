@@ -79,6 +79,18 @@ impl SloResult {
     }
 }
 
+impl SloResult {
+    /// The SLO this result judged, read back from stored evidence so that
+    /// merged data can be judged by the same rule.
+    pub fn spec(&self) -> Option<SloSpec> {
+        Some(SloSpec {
+            metric: Metric::from_key(&self.metric)?,
+            bound: self.bound,
+            threshold: self.threshold,
+        })
+    }
+}
+
 pub fn unit_name(u: Unit) -> &'static str {
     match u {
         Unit::Ms => "ms",
@@ -189,7 +201,12 @@ pub fn evaluate(sc: &Scenario, probes: &[ProbeData], streams: &[StreamData]) -> 
 
 /// The run's verdict: inconclusive wins, then any breach or missing data.
 pub fn overall(results: &[SloResult], m: &Measured) -> Verdict {
-    if !m.inconclusive.is_empty() {
+    verdict_of(results, !m.inconclusive.is_empty())
+}
+
+/// The verdict from SLO results and whether the data can be trusted.
+pub fn verdict_of(results: &[SloResult], inconclusive: bool) -> Verdict {
+    if inconclusive {
         return Verdict::Inconclusive;
     }
     if results

@@ -198,6 +198,7 @@ impl State {
             self.rows.push(probe_row(t_s, &name, &d));
             self.write(&name, "latency", &d.latency, from, len);
             self.write(&name, "service", &d.service, from, len);
+            self.write(&name, "lateness", &d.lateness, from, len);
             self.probes[i].add(&d);
             self.spare = d;
             self.spare.reset();

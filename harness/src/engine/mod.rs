@@ -16,7 +16,7 @@ use crate::probe::json::JsonProbe;
 use crate::probe::sse::SseProbe;
 use crate::progress::{Live, Progress};
 use crate::scenario::{HttpVersion, Load, Scenario};
-use crate::schedule::{Pacer, Slots};
+use crate::schedule::{Pacer, Share, Slots};
 
 mod collect;
 pub use collect::{tag_name, IntervalRow, Measured};
@@ -27,7 +27,10 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Check the target answers TCP before sending load.
     pub skip_preflight: bool,
+    /// Agent `index` of `count`: run only this share of every schedule.
     pub agent: Option<(u32, u32)>,
+    /// Hold the load until the wall clock reads this (after the preflight).
+    pub start_at: Option<SystemTime>,
     pub evidence_dir: Option<PathBuf>,
 }
 
@@ -54,39 +57,49 @@ impl std::fmt::Display for Inconclusive {
 }
 
 pub async fn run(sc: &Scenario, opts: &RunOptions) -> anyhow::Result<Measured> {
-    let started_wall = SystemTime::now();
     let needs_tls = sc.base_url.starts_with("https");
     let connector = Connector::new(&sc.settings, needs_tls)?;
     if !opts.skip_preflight {
         if let Err(why) = preflight(sc, &connector).await {
             tracing::error!("{why}");
-            let mut m = Measured::empty(sc, started_wall);
+            let mut m = Measured::empty(sc, SystemTime::now());
             m.inconclusive.push(Inconclusive::Unreachable(why));
             return Ok(m);
         }
     }
+    if let Some(at) = opts.start_at {
+        crate::agent::wait_until(at).await;
+    }
+    let started_wall = SystemTime::now();
     let (cancel_tx, cancel) = watch::channel(false);
     let start = Instant::now();
     let probe_recs: Vec<Arc<ProbeRecorder>> = sc.probes.iter().map(|_| Arc::default()).collect();
     let stream_recs: Vec<Arc<StreamRecorder>> = sc.streams.iter().map(|_| Arc::default()).collect();
     let mut tasks = tokio::task::JoinSet::new();
+    let share = opts
+        .agent
+        .map_or(Share::WHOLE, |(index, count)| Share { index, count });
     for (spec, rec) in sc.probes.iter().zip(&probe_recs) {
         let probe = Arc::new(JsonProbe::new(spec, sc.settings.follow_redirects)?);
-        let slots = Arc::new(Slots::new(Pacer::new(&spec.load)));
+        let slots = Arc::new(Slots::shared(Pacer::new(&spec.load), share));
         let think = match spec.load {
             Load::Closed { think, .. } => think,
             Load::Open { .. } => Duration::ZERO,
         };
         let h2 = connector.http() == HttpVersion::Http2;
+        // An agent holds its share of the connections too, so all agents
+        // together open what one process would (at least one each).
+        let connections = (share.of(spec.connections.into()) as u32).max(1);
+        let in_flight = (share.of(spec.max_in_flight.into()) as u32).max(1);
         let workers = if h2 {
-            spec.max_in_flight.max(spec.connections)
+            in_flight.max(connections)
         } else {
-            spec.connections
+            connections
         };
         let pool: Vec<Arc<AsyncMutex<Option<Sender>>>> =
-            (0..spec.connections).map(|_| Arc::default()).collect();
+            (0..connections).map(|_| Arc::default()).collect();
         let closed_workers = match spec.load {
-            Load::Closed { workers, .. } => Some(workers),
+            Load::Closed { workers, .. } => Some(share.of(workers.into()) as u32),
             Load::Open { .. } => None,
         };
         let n = closed_workers.unwrap_or(workers);
@@ -108,7 +121,9 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> anyhow::Result<Measured> {
     }
     for (spec, rec) in sc.streams.iter().zip(&stream_recs) {
         let sse_conn = connector.clone().with_read_buf(8192);
-        for i in 0..spec.connections {
+        for k in 0..share.of(spec.connections.into()) {
+            // Numbered in the whole population, so opens keep the whole pace.
+            let i = share.global(k);
             let probe = SseProbe {
                 spec: spec.clone(),
                 connector: sse_conn.clone(),

@@ -151,6 +151,22 @@ pub fn render(s: &Summary) -> String {
     if let Some(a) = &r.agent {
         let _ = writeln!(o, "- agent: {a}");
     }
+    if let (Some(at), Some(off)) = (&r.start_at_utc, r.start_offset_ms) {
+        let _ = writeln!(o, "- agreed start: {at}, load started {off:.1} ms after it");
+    }
+    for a in &r.agents {
+        let _ = writeln!(
+            o,
+            "- merged agent {}: `{}`, started +{:.1} ms, own share {}",
+            a.agent.as_deref().unwrap_or("?"),
+            a.id,
+            a.start_ms,
+            a.verdict.label()
+        );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(o, "- warning: {w}");
+    }
     let _ = writeln!(o, "- latency: HDR histograms, microseconds, 3 significant digits; percentiles of successful requests only; interval {} s", r.interval_s);
     o
 }

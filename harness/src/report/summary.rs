@@ -62,6 +62,31 @@ pub struct RunInfo {
     pub exit_code: i32,
     pub reasons: Vec<String>,
     pub agent: Option<String>,
+    /// The agreed start (`--start-at`), when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_utc: Option<String>,
+    /// How long after `start_at_utc` the load really started, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_offset_ms: Option<f64>,
+    /// A merged run: the agents' runs it combines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<AgentRun>,
+    /// A merged run: where the agents' clocks or windows disagreed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One agent's run as a merged summary lists it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AgentRun {
+    pub agent: Option<String>,
+    pub id: String,
+    pub started_utc: String,
+    pub ended_utc: String,
+    /// Start relative to the merged run's start, in ms.
+    pub start_ms: f64,
+    pub start_offset_ms: Option<f64>,
+    pub verdict: Verdict,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -195,14 +220,14 @@ pub fn describe_load(load: &Load) -> String {
     }
 }
 
-fn errors_map(e: &ErrorCounts) -> BTreeMap<String, u64> {
+pub fn errors_map(e: &ErrorCounts) -> BTreeMap<String, u64> {
     e.nonzero()
         .into_iter()
         .map(|(c, n)| (c.key().to_string(), n))
         .collect()
 }
 
-fn status_map(s: &[u64; 6]) -> BTreeMap<String, u64> {
+pub fn status_map(s: &[u64; 6]) -> BTreeMap<String, u64> {
     (1..=5)
         .filter(|i| s[*i] > 0)
         .map(|i| (format!("{i}xx"), s[i]))
@@ -235,6 +260,10 @@ pub fn build(sc: &Scenario, m: &Measured, slos: Vec<SloResult>, agent: Option<St
             exit_code: verdict.exit_code(),
             reasons: m.inconclusive.iter().map(|r| r.to_string()).collect(),
             agent,
+            start_at_utc: None,
+            start_offset_ms: None,
+            agents: Vec::new(),
+            warnings: Vec::new(),
         },
         totals: slo::totals(&m.probes, &m.streams),
         slos,
