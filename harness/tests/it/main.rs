@@ -1,6 +1,7 @@
 //! All integration tests in one binary: each module covers one capability,
 //! against servers started in-process on loopback port 0.
 
+mod agents;
 mod ci_files;
 mod common;
 mod evidence;
