@@ -5,4 +5,5 @@ mod agents;
 mod ci_files;
 mod common;
 mod evidence;
+mod k8s;
 mod validation;
