@@ -407,3 +407,73 @@ fn timeline(
     );
     Ok((timeline::rows(&rows, &names, &tl), tl.hlog(&comment)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(label: &str, start_ms: u64, offset_ms: Option<f64>) -> Agent {
+        let base = humantime::parse_rfc3339("2026-12-04T16:00:00Z").unwrap();
+        let started = base + Duration::from_millis(start_ms);
+        let ended = started + Duration::from_secs(10);
+        let summary: Summary = serde_json::from_value(serde_json::json!({
+            "schema": crate::report::summary::SCHEMA,
+            "tool": {"name": "slogate", "version": "0"},
+            "run": {"id": label, "scenario": "x", "scenario_file": "x", "scenario_sha256": "ab",
+                    "base_url": "", "started_utc": utc(started), "ended_utc": utc(ended),
+                    "duration_s": 10.0, "interval_s": 1.0, "complete": true, "verdict": "pass",
+                    "exit_code": 0, "reasons": [], "agent": label, "start_offset_ms": offset_ms},
+            "totals": {"requests": 0, "ok": 0, "status_5xx": 0, "transport_errors": 0,
+                       "rate_5xx": null, "availability": null},
+            "slos": [], "probes": [], "streams": [],
+            "generator": {"late_generator": 0, "late_backpressure": 0, "max_late_ratio": 0.01,
+                          "lateness": {"count": 0, "p50_ms": null, "p90_ms": null,
+                                       "p95_ms": null, "p99_ms": null, "p999_ms": null,
+                                       "max_ms": null, "mean_ms": null, "over_range": 0}},
+            "intervals": []
+        }))
+        .unwrap();
+        Agent {
+            dir: PathBuf::from(label),
+            stored: Stored {
+                summary,
+                intervals: Vec::new(),
+            },
+            started,
+            ended,
+        }
+    }
+
+    #[test]
+    fn clocks_further_apart_than_the_bound_are_warned_about() {
+        let bound = Duration::from_millis(500);
+        let close = [agent("0/2", 0, Some(3.0)), agent("1/2", 400, Some(2.0))];
+        assert!(clock_warnings(&close, bound).is_empty());
+        let apart = [agent("0/2", 0, Some(3.0)), agent("1/2", 700, Some(690.0))];
+        let w = clock_warnings(&apart, bound);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].contains("starts lie 700 ms apart"), "{w:?}");
+        assert!(w[2].contains("agent 1/2 started 690 ms after"), "{w:?}");
+    }
+
+    #[test]
+    fn labels_must_be_distinct_and_of_one_split() {
+        let two = [agent("0/3", 0, None), agent("2/3", 0, None)];
+        assert_eq!(check(&two).unwrap(), ["1/3"]);
+        let dup = [agent("1/3", 0, None), agent("1/3", 0, None)];
+        assert!(check(&dup)
+            .unwrap_err()
+            .to_string()
+            .contains("appears twice"));
+        let mixed = [agent("0/3", 0, None), agent("1/2", 0, None)];
+        assert!(check(&mixed)
+            .unwrap_err()
+            .to_string()
+            .contains("another size"));
+        let apart = [agent("0/2", 0, None), agent("1/2", 11_000, None)];
+        assert!(check(&apart)
+            .unwrap_err()
+            .to_string()
+            .contains("did not overlap"));
+    }
+}
