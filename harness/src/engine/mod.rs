@@ -19,7 +19,7 @@ use crate::scenario::{HttpVersion, Load, Scenario};
 use crate::schedule::{Pacer, Share, Slots};
 
 mod collect;
-pub use collect::{tag_name, IntervalRow, Measured};
+pub use collect::{tag_name, IntervalRow, Measured, MIN_LATE_SENDS};
 
 /// What the caller decides about a run besides the scenario.
 #[derive(Clone, Debug, Default)]

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, ensure, Context};
 
 use crate::agent::offset_ms;
+use crate::engine::MIN_LATE_SENDS;
 use crate::metrics::{Hist, ProbeData, StreamData};
 use crate::report::stored::{self, Stored};
 use crate::report::summary::{run_id, utc, AgentRun, Generator, Summary};
@@ -278,7 +279,9 @@ fn reasons(agents: &[Agent], missing: &[String], g: &Generator, requests: u64) -
             missing.join(", ")
         ));
     }
-    if requests > 0 && g.late_generator as f64 / requests as f64 > g.max_late_ratio {
+    // The rule a single run applies (`Measured::judge_generator`), on the sums.
+    let late = g.late_generator;
+    if late >= MIN_LATE_SENDS && late as f64 / requests.max(1) as f64 > g.max_late_ratio {
         out.push(format!(
             "the generators fell behind their schedule: {} of {requests} sends late with a \
              connection free (bound {:.2}%)",
