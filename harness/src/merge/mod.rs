@@ -23,10 +23,6 @@ use crate::report::SUMMARY;
 use crate::slo::{self, SloResult, Totals};
 use timeline::{AgentRows, Timeline};
 
-/// By default, agents whose starts or ends lie further apart than this get
-/// a warning: their intervals no longer share a grid step cleanly.
-pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(1);
-
 pub struct Agent {
     pub dir: PathBuf,
     pub stored: Stored,
