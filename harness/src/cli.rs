@@ -103,6 +103,8 @@ pub struct MergeArgs {
     /// intervals fall on the neighbouring step).
     #[arg(long, value_parser = parse_dur, default_value = "250ms")]
     pub max_skew: Duration,
+    #[command(flatten)]
+    pub gate: evidence::GateArgs,
 }
 
 #[derive(Args, Debug)]
@@ -374,6 +376,10 @@ pub async fn run_gated(
 
 /// Merges agents' evidence, writes one folder, exits with its verdict.
 fn merge(a: MergeArgs) -> i32 {
+    let gate = match a.gate.load() {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
     let merged = crate::merge::expand(&a.dirs)
         .and_then(|dirs| crate::merge::read(&dirs))
         .and_then(|agents| crate::merge::merge(&agents, a.max_skew));
@@ -384,6 +390,8 @@ fn merge(a: MergeArgs) -> i32 {
             return EXIT_BAD_INPUT;
         }
     };
+    let retain = a.gate.retain.or(m.summary.retain_days);
+    evidence::finish_summary(&mut m.summary, gate.as_ref(), retain);
     for w in &m.summary.run.warnings {
         eprintln!("warning: {w}");
     }

@@ -338,6 +338,12 @@ pub fn merge(agents: &[Agent], max_skew: Duration) -> anyhow::Result<Merged> {
         .collect();
     s.generator = generator;
     s.intervals = intervals;
+    // A baseline gate judged one agent's share; the merged run is gated anew.
+    s.baseline = None;
+    s.retain_days = agents
+        .iter()
+        .filter_map(|a| a.stored.summary.retain_days)
+        .max();
     Ok(Merged { summary: s, hlog })
 }
 

@@ -185,11 +185,15 @@ async fn three_agents_merge_to_the_sum_and_the_single_run_verdict() {
         "summary.json",
         "metrics.csv",
         "report.md",
+        "report.html",
+        "junit.xml",
         "histograms.hlog",
         "manifest.json",
     ] {
         assert!(mdir.join(f).is_file(), "merged evidence lacks {f}");
     }
+    let v = slogate(&["verify", mdir.to_str().unwrap()]);
+    assert_eq!(code(&v), 0, "the merged manifest holds: {}", stderr(&v));
     let merged = stored::read(&mdir).unwrap();
     let ms = &merged.summary;
 
