@@ -6,4 +6,5 @@ mod ci_files;
 mod common;
 mod evidence;
 mod k8s;
+mod nchan_ids;
 mod validation;

@@ -180,11 +180,33 @@ pub fn is_event_stream(content_type: &str) -> bool {
 }
 
 /// Counts event ids lost or repeated across a reconnect, where ids end in
-/// a number (`42`, or nchan's `1733300000:7`).
+/// a number (`42`, `job:42`) or are nchan's `<unix-seconds>:<n>`.
 #[derive(Default)]
 struct IdTracker {
-    last: Option<u64>,
+    last: Option<IdPos>,
     after_reconnect: bool,
+}
+
+/// Where an id sits in the stream. nchan's `1733300000:7` is the 8th
+/// message of that second, not message 1733300000007 nor message 7: its `n`
+/// restarts every second, so only ids of one second form a sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct IdPos {
+    /// The unix second of an nchan id; 0 for a plain sequence number.
+    second: u64,
+    seq: u64,
+}
+
+impl IdPos {
+    fn parse(id: &str) -> Option<IdPos> {
+        let (head, tail) = match id.rsplit_once(':') {
+            Some((h, t)) => (Some(h.trim()), t),
+            None => (None, id),
+        };
+        let seq = tail.trim().parse().ok()?;
+        let second = head.and_then(|h| h.parse().ok()).unwrap_or(0);
+        Some(IdPos { second, seq })
+    }
 }
 
 impl IdTracker {
@@ -193,17 +215,22 @@ impl IdTracker {
     }
 
     /// Returns (lost, repeated) for the first id seen after a reconnect.
+    /// Across two nchan seconds the order is known but not how many ids
+    /// lay between: a later id counts no loss, an earlier one one repeat.
     fn see(&mut self, id: Option<&str>) -> Option<(u64, u64)> {
-        let n = id.and_then(|s| s.rsplit(':').next()?.trim().parse::<u64>().ok())?;
-        let prev = self.last.replace(n);
+        let pos = IdPos::parse(id?)?;
+        let prev = self.last.replace(pos);
         if !std::mem::take(&mut self.after_reconnect) {
             return None;
         }
         let prev = prev?;
-        Some(if n > prev + 1 {
-            (n - prev - 1, 0)
-        } else if n <= prev {
-            (0, prev - n + 1)
+        let (n, p) = (pos.seq, prev.seq);
+        Some(if pos.second != prev.second {
+            (0, u64::from(pos < prev))
+        } else if n > p + 1 {
+            (n - p - 1, 0)
+        } else if n <= p {
+            (0, p - n + 1)
         } else {
             (0, 0)
         })
@@ -235,5 +262,27 @@ mod tests {
         t.reconnected();
         assert_eq!(t.see(Some("1700000000:5")), Some((0, 0)));
         assert_eq!(t.see(None), None);
+    }
+
+    #[test]
+    fn nchan_ids_count_per_second_not_as_one_number() {
+        let mut t = IdTracker::default();
+        assert_eq!(t.see(Some("1700000000:0")), None);
+        // The next message in a later second: nothing lost, nothing repeated.
+        t.reconnected();
+        assert_eq!(t.see(Some("1700000003:0")), Some((0, 0)));
+        t.reconnected();
+        assert_eq!(t.see(Some("1700000003:3")), Some((2, 0)));
+        t.reconnected();
+        assert_eq!(t.see(Some("1700000003:2")), Some((0, 2)));
+        t.reconnected();
+        assert_eq!(t.see(Some("1700000001:9")), Some((0, 1)));
+        // A word before the colon is no second: `job:7` is number 7.
+        let mut j = IdTracker::default();
+        assert_eq!(j.see(Some("job:6")), None);
+        j.reconnected();
+        assert_eq!(j.see(Some("job:7")), Some((0, 0)));
+        j.reconnected();
+        assert_eq!(j.see(Some("job:9")), Some((1, 0)));
     }
 }
