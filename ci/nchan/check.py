@@ -2,11 +2,15 @@
 """Reads one slogate evidence folder's summary.json, prints the figures of
 its stream and checks them against what the nginx + nchan run must show.
 
-usage: check.py ping  EVIDENCE_DIR EXIT_CODE
-       check.py quiet EVIDENCE_DIR EXIT_CODE HOLD_SECONDS
+usage: check.py ping   EVIDENCE_DIR EXIT_CODE
+       check.py resume EVIDENCE_DIR EXIT_CODE PUBLISHED
+       check.py quiet  EVIDENCE_DIR EXIT_CODE HOLD_SECONDS
 
 ping:  a stream with 1 s keep-alives: exit 0, no reconnects, worst gap near
        1 s, TTFB measured, every connection connected.
+resume: streams nchan times out and closes: every stream reconnected at
+       least once, read each of the PUBLISHED events exactly once, and no id
+       is counted lost or repeated.
 quiet: a stream with no keep-alive held HOLD_SECONDS: the silence is reported
        (worst gap at least the hold minus the time to nchan's `: hi`), the gap
        SLO and only it fails, exit 1.
@@ -49,6 +53,9 @@ def figures(summary, exit_code):
         "messages": s["messages"],
         "comments": s["comments"],
         "data_events": s["data_events"],
+        "ids_lost": s["ids_lost"],
+        "ids_repeated": s["ids_repeated"],
+        "reconnect_time_p50_ms": s["reconnect_time"]["p50_ms"],
         "errors": s["errors"],
         "failed_slos": [r["metric"] for r in summary["slos"] if r["verdict"] != "pass"],
     }
@@ -74,6 +81,17 @@ def check_ping(f):
     return p
 
 
+def check_resume(f, published):
+    p = []
+    expect(p, f["exit_code"] == 0, "exit code is not 0")
+    expect(p, f["reconnects"] >= f["streams"], "not every stream reconnected")
+    expect(p, f["data_events"] == f["streams"] * published,
+           f"data events are not {published} per stream")
+    expect(p, f["ids_lost"] == 0, "ids counted as lost")
+    expect(p, f["ids_repeated"] == 0, "ids counted as repeated")
+    return p
+
+
 def check_quiet(f, hold_s):
     p = []
     hold_ms = hold_s * 1000.0
@@ -90,8 +108,19 @@ def check_quiet(f, hold_s):
 def main(argv):
     mode, evidence, code = argv[1], argv[2], int(argv[3])
     f = figures(load(evidence), code)
-    print(f"  figures ({mode}): " + json.dumps(f, sort_keys=False))
-    problems = check_ping(f) if mode == "ping" else check_quiet(f, float(argv[4]))
+    print(
+        f"  {mode}: exit {f['exit_code']}, TTFB p50 {f['ttfb_p50_ms']} ms, "
+        f"gap max {f['gap_max_ms']} ms, reconnects {f['reconnects']}, "
+        f"ids lost/repeated {f['ids_lost']}/{f['ids_repeated']}, "
+        f"data events {f['data_events']}"
+    )
+    print(f"  figures ({mode}): " + json.dumps(f))
+    if mode == "ping":
+        problems = check_ping(f)
+    elif mode == "resume":
+        problems = check_resume(f, int(argv[4]))
+    else:
+        problems = check_quiet(f, float(argv[4]))
     for what in problems:
         print(f"  FAIL ({mode}): {what}")
     if not problems:

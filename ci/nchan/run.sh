@@ -6,7 +6,10 @@
 #   1. `event: ping` keep-alives every 1 s (no data line): exit 0, no
 #      reconnects, worst gap near 1 s;
 #   2. `:hb` comment keep-alives every 1 s: the same;
-#   3. no keep-alive, held past the 10 s gap SLO: the silence is reported, exit 1.
+#   3. subscribers timed out by nchan after 2 s without a message: reconnects
+#      counted, every published event read once (resumed from Last-Event-ID),
+#      no id counted as lost or repeated;
+#   4. no keep-alive, held past the 10 s gap SLO: the silence is reported, exit 1.
 # Every step is bounded in time; nginx is stopped by its PID on exit.
 #
 # Knobs (environment, whole seconds): PING_HOLD (default 8s), QUIET_HOLD (default 12s; the
@@ -38,7 +41,7 @@ install_packages() {
 
 build_slogate() {
     log "building slogate (release)"
-    (cd "$ROOT" && timeout 1500 cargo build --release --locked --bin slogate)
+    (cd "$ROOT" && timeout 900 cargo build --release --locked --bin slogate)
     SLOGATE="$ROOT/target/release/slogate"
 }
 
@@ -100,21 +103,26 @@ start_nginx() {
 }
 
 publish() {
-    curl -sS -o /dev/null --max-time 2 -d "$1" "http://127.0.0.1:$PORT/pub/jobs"
+    curl -sS -o /dev/null --max-time 2 -d "$2" "http://127.0.0.1:$PORT/pub/$1"
 }
 
-# An event every 3 s on channel "jobs", bounded in count, while streams
-# run. Sparser than the 1 s keep-alive on purpose: if keep-alives went
+# An event every 3 s on a channel, bounded in count, while streams run.
+# Sparser than the 1 s keep-alive on purpose: if keep-alives went
 # uncounted, the worst gap would be about 3 s and the check would fail.
 start_publisher() {
-    local n="$1"
+    local channel="$1" n="$2"
     (
         for i in $(seq "$n"); do
             sleep 3
-            publish "{\"job\":$i}" || true
+            publish "$channel" "{\"job\":$i}" || true
         done
     ) &
     PUBLISHER_PID=$!
+}
+
+stop_publisher() {
+    stop_pid "$PUBLISHER_PID"
+    PUBLISHER_PID=""
 }
 
 # Runs sse-smoke against one stream path; sets RUN_DIR and RUN_CODE.
@@ -146,20 +154,28 @@ main() {
     build_slogate
     WORK="$(mktemp -d "${TMPDIR:-/tmp}/slogate-nchan.XXXXXX")"
     trap cleanup EXIT
+    trap "exit 143" TERM INT
     start_nginx
-    publish '{"job":0}'
+    publish jobs '{"job":0}'
 
     local failed=0
     local ping_s
     ping_s="$(secs "$PING_HOLD_S")"
     for shape in stream:ping stream-comment:ping; do
         local path="/jobs/${shape%%:*}"
-        start_publisher $((ping_s / 3))
+        start_publisher jobs $((ping_s / 3))
         smoke "${shape%%:*}" "$path" "$PING_HOLD_S" || failed=1
-        stop_pid "$PUBLISHER_PID"
-        PUBLISHER_PID=""
+        stop_publisher
         [[ -n "$RUN_DIR" ]] && { python3 "$HERE/check.py" ping "$RUN_DIR" "$RUN_CODE" || failed=1; }
     done
+
+    # Three events: one before the streams open, two while they run; the
+    # last at 6 s, so 3 s before the hold ends (a 2 s timeout later).
+    publish resume '{"job":0}'
+    start_publisher resume 2
+    smoke resume /jobs/resume 9s || failed=1
+    stop_publisher
+    [[ -n "$RUN_DIR" ]] && { python3 "$HERE/check.py" resume "$RUN_DIR" "$RUN_CODE" 3 || failed=1; }
 
     smoke quiet /jobs/quiet "$QUIET_HOLD_S" || failed=1
     [[ -n "$RUN_DIR" ]] &&
