@@ -2,7 +2,7 @@
 # Interop check against a real SSE server nobody here wrote: nginx + nchan
 # from Debian packages, started on a free loopback port with the config in
 # this folder, events published with curl, and slogate's sse-smoke preset run
-# against three streams:
+# against four streams:
 #   1. `event: ping` keep-alives every 1 s (no data line): exit 0, no
 #      reconnects, worst gap near 1 s;
 #   2. `:hb` comment keep-alives every 1 s: the same;
@@ -12,9 +12,10 @@
 #   4. no keep-alive, held past the 10 s gap SLO: the silence is reported, exit 1.
 # Every step is bounded in time; nginx is stopped by its PID on exit.
 #
-# Knobs (environment, whole seconds): PING_HOLD (default 8s), QUIET_HOLD (default 12s; the
-# gap counts from the stream's open, so a hold of exactly 10s measures just
-# under 10s and would not breach), KEEP=1 keeps the work folder.
+# Knobs (environment, whole seconds): PING_HOLD (default 8s) and QUIET_HOLD
+# (default 12s: the gap counts from the stream's open and nchan says `: hi`
+# at once, so a hold of exactly 10s is a silence just under 10s, which should
+# not breach). KEEP=1 keeps the work folder.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -72,7 +73,8 @@ cleanup() {
 }
 
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 # Starts nginx on a free port; retries if another process took the port
@@ -89,7 +91,8 @@ start_nginx() {
             # The subscriber answers 403 without `Accept: text/event-stream`:
             # any answer means nginx is up.
             if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/api/jobs/quiet"; then
-                log "nginx $(nginx -v 2>&1 | cut -d/ -f2) + nchan up on 127.0.0.1:$PORT (pid $NGINX_PID)"
+                log "nginx $(nginx -v 2>&1 | cut -d/ -f2) + nchan up on" \
+                    "127.0.0.1:$PORT (pid $NGINX_PID)"
                 return 0
             fi
             sleep 0.1
@@ -145,6 +148,12 @@ smoke() {
     fi
 }
 
+# Checks the last run's evidence: check.py MODE ... (see check.py).
+check() {
+    [[ -n "$RUN_DIR" ]] || return 1
+    python3 "$HERE/check.py" "$1" "$RUN_DIR" "$RUN_CODE" "${@:2}"
+}
+
 main() {
     local h
     for h in "$PING_HOLD_S" "$QUIET_HOLD_S"; do
@@ -158,15 +167,12 @@ main() {
     start_nginx
     publish jobs '{"job":0}'
 
-    local failed=0
-    local ping_s
-    ping_s="$(secs "$PING_HOLD_S")"
-    for shape in stream:ping stream-comment:ping; do
-        local path="/jobs/${shape%%:*}"
-        start_publisher jobs $((ping_s / 3))
-        smoke "${shape%%:*}" "$path" "$PING_HOLD_S" || failed=1
+    local failed=0 name
+    for name in stream stream-comment; do
+        start_publisher jobs $(($(secs "$PING_HOLD_S") / 3))
+        smoke "$name" "/jobs/$name" "$PING_HOLD_S" || failed=1
         stop_publisher
-        [[ -n "$RUN_DIR" ]] && { python3 "$HERE/check.py" ping "$RUN_DIR" "$RUN_CODE" || failed=1; }
+        check ping || failed=1
     done
 
     # Three events: one before the streams open, two while they run; the
@@ -175,11 +181,10 @@ main() {
     start_publisher resume 2
     smoke resume /jobs/resume 9s || failed=1
     stop_publisher
-    [[ -n "$RUN_DIR" ]] && { python3 "$HERE/check.py" resume "$RUN_DIR" "$RUN_CODE" 3 || failed=1; }
+    check resume 3 || failed=1
 
     smoke quiet /jobs/quiet "$QUIET_HOLD_S" || failed=1
-    [[ -n "$RUN_DIR" ]] &&
-        { python3 "$HERE/check.py" quiet "$RUN_DIR" "$RUN_CODE" "$(secs "$QUIET_HOLD_S")" || failed=1; }
+    check quiet "$(secs "$QUIET_HOLD_S")" || failed=1
 
     if [[ "$failed" -ne 0 ]]; then
         log "FAILED"
