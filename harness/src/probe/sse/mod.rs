@@ -216,7 +216,8 @@ impl IdTracker {
 
     /// Returns (lost, repeated) for the first id seen after a reconnect.
     /// Across two nchan seconds the order is known but not how many ids
-    /// lay between: a later id counts no loss, an earlier one one repeat.
+    /// lay between: a later id counts no loss, an earlier one counts one
+    /// repeat (a lower bound).
     fn see(&mut self, id: Option<&str>) -> Option<(u64, u64)> {
         let pos = IdPos::parse(id?)?;
         let prev = self.last.replace(pos);
