@@ -19,6 +19,7 @@ use crate::scenario::{HttpVersion, Load, Scenario};
 use crate::schedule::{Pacer, Share, Slots};
 
 mod collect;
+mod wait;
 pub use collect::{tag_name, IntervalRow, Measured, MIN_LATE_SENDS};
 
 /// What the caller decides about a run besides the scenario.
@@ -270,7 +271,7 @@ impl Worker {
             let backpressure = intended < free_since;
             if intended > Instant::now() {
                 tokio::select! {
-                    _ = tokio::time::sleep_until(intended.into()) => {}
+                    _ = wait::until(intended) => {}
                     _ = cancel.changed() => return,
                 }
             }
