@@ -89,6 +89,14 @@ struct State {
     started: Instant,
     requests: AtomicU64,
     workers: Option<Semaphore>,
+    served: Arc<Served>,
+}
+
+/// Requests answered, by HTTP version: tells a test which protocol was spoken.
+#[derive(Debug, Default)]
+pub struct Served {
+    pub http1: AtomicU64,
+    pub http2: AtomicU64,
 }
 
 /// A running target; dropping the handle does not stop it, `stop` does.
@@ -96,6 +104,7 @@ pub struct Running {
     pub addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     scheme: &'static str,
+    pub served: Arc<Served>,
 }
 
 impl Running {
@@ -134,7 +143,9 @@ async fn serve(
         cfg,
         started: Instant::now(),
         requests: AtomicU64::new(0),
+        served: Arc::default(),
     });
+    let served = state.served.clone();
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tokio::spawn(async move {
@@ -158,6 +169,7 @@ async fn serve(
         addr,
         stop,
         scheme,
+        served,
     })
 }
 
@@ -182,6 +194,11 @@ async fn connection(
 
 async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let arrived = Instant::now();
+    let by_version = match req.version() {
+        http::Version::HTTP_2 => &st.served.http2,
+        _ => &st.served.http1,
+    };
+    by_version.fetch_add(1, Ordering::Relaxed);
     if let Some(token) = &st.cfg.token {
         let want = format!("Bearer {token}");
         if req

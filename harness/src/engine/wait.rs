@@ -35,6 +35,9 @@ mod tests {
             worst = worst.max(late);
         }
         // A plain tokio sleep is up to ~1-2 ms late here: the bound catches it.
-        assert!(worst < Duration::from_micros(500), "worst lateness {worst:?}");
+        assert!(
+            worst < Duration::from_micros(500),
+            "worst lateness {worst:?}"
+        );
     }
 }

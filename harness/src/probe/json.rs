@@ -22,6 +22,8 @@ pub const MAX_CHECKED_BODY: usize = 16 * 1024 * 1024;
 pub struct JsonProbe {
     method: Method,
     uri: Uri,
+    /// The same URI in origin form (path and query), as HTTP/1.1 sends it.
+    origin: Uri,
     headers: HeaderMap,
     body: Bytes,
     expect: Vec<u16>,
@@ -53,9 +55,14 @@ impl JsonProbe {
         if let Some(a) = spec.url.authority() {
             headers.insert(http::header::HOST, HeaderValue::from_str(a.as_str())?);
         }
+        let origin = spec
+            .url
+            .path_and_query()
+            .map_or(Ok(Uri::from_static("/")), |p| p.as_str().parse())?;
         Ok(JsonProbe {
             method: spec.method.clone(),
             uri: spec.url.clone(),
+            origin,
             headers,
             body: spec.body.clone().unwrap_or_default(),
             expect: spec.expect_status.clone(),
@@ -70,16 +77,19 @@ impl JsonProbe {
     }
 
     fn request(&self, uri: &Uri, h2: bool) -> Request<Full<Bytes>> {
-        let mut b = Request::builder().method(self.method.clone());
         // HTTP/1.1 sends origin-form; HTTP/2 needs the full URI for :authority.
-        b = if h2 {
-            b.uri(uri.clone())
+        let target = if h2 {
+            uri.clone()
+        } else if uri == &self.uri {
+            self.origin.clone()
         } else {
-            b.uri(uri.path_and_query().map_or("/", |p| p.as_str()))
+            uri.path_and_query()
+                .and_then(|p| p.as_str().parse().ok())
+                .unwrap_or_else(|| Uri::from_static("/"))
         };
-        let mut req = b
-            .body(Full::new(self.body.clone()))
-            .expect("validated parts");
+        let mut req = Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = target;
         *req.headers_mut() = self.headers.clone();
         if h2 {
             req.headers_mut().remove(http::header::HOST);

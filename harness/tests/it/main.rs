@@ -8,3 +8,5 @@ mod evidence;
 mod k8s;
 mod nchan_ids;
 mod validation;
+mod http;
+mod timing;
