@@ -262,6 +262,7 @@ impl Worker {
         let mut cancel = self.cancel.clone();
         let mut conn: Option<Sender> = None;
         let mut free_since = Instant::now();
+        let mut deadline = wait::Deadline::new(self.probe.timeout);
         while let Some((_, due)) = self.slots.claim(self.start.elapsed()) {
             let intended = match due {
                 Some(d) => self.start + d,
@@ -281,7 +282,7 @@ impl Worker {
             let sent = Instant::now();
             // An interrupted run stops at once; requests in flight are not recorded.
             let outcome = tokio::select! {
-                o = self.exchange(&mut conn) => o,
+                o = self.exchange(&mut conn, &mut deadline, sent) => o,
                 _ = cancel.changed() => return,
             };
             let done = Instant::now();
@@ -290,7 +291,12 @@ impl Worker {
         }
     }
 
-    async fn exchange(&self, conn: &mut Option<Sender>) -> (Option<u16>, Result<(), ErrorClass>) {
+    async fn exchange(
+        &self,
+        conn: &mut Option<Sender>,
+        deadline: &mut wait::Deadline,
+        sent: Instant,
+    ) -> (Option<u16>, Result<(), ErrorClass>) {
         if conn.as_ref().is_none_or(|c| c.is_closed()) {
             *conn = match self.connect().await {
                 Ok(c) => Some(c),
@@ -298,7 +304,7 @@ impl Worker {
             };
         }
         let c = conn.as_mut().expect("connected above");
-        let x = self.probe.exchange(c).await;
+        let x = self.probe.exchange(c, deadline.arm(sent)).await;
         if x.broken {
             *conn = None;
             if self.shared {

@@ -4,7 +4,10 @@
 //! covers the rest by yielding to the runtime, which keeps other tasks
 //! running and costs at most `SPIN` of busy time per send.
 
+use std::pin::Pin;
 use std::time::{Duration, Instant};
+
+use tokio::time::Sleep;
 
 /// Longer than the timer's rounding (one tick) plus a wake-up's delay.
 const SPIN: Duration = Duration::from_micros(1_300);
@@ -21,9 +24,60 @@ pub async fn until(deadline: Instant) {
     }
 }
 
+/// A worker's request-timeout timer, reused across its requests. Re-arming
+/// a tokio timer costs a timer-wheel removal and insertion; this one is
+/// re-armed only when its deadline falls short of the one a request needs,
+/// and then a slack beyond it, so a timeout fires between `timeout` and
+/// `timeout + slack` after the send (slack: 1/16 of it, at most 50 ms).
+pub struct Deadline {
+    sleep: Pin<Box<Sleep>>,
+    timeout: Duration,
+    slack: Duration,
+}
+
+impl Deadline {
+    pub fn new(timeout: Duration) -> Deadline {
+        let slack = (timeout / 16).min(Duration::from_millis(50));
+        let at = Instant::now() + timeout + slack;
+        Deadline {
+            sleep: Box::pin(tokio::time::sleep_until(at.into())),
+            timeout,
+            slack,
+        }
+    }
+
+    /// The timer for a request sent at `sent`.
+    pub fn arm(&mut self, sent: Instant) -> Pin<&mut Sleep> {
+        let want = sent + self.timeout;
+        if self.sleep.deadline().into_std() < want {
+            self.sleep.as_mut().reset((want + self.slack).into());
+        }
+        self.sleep.as_mut()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_deadline_fires_between_the_timeout_and_its_slack() {
+        let timeout = Duration::from_millis(160);
+        let mut d = Deadline::new(timeout);
+        // Requests answered at once, 32 ms in all: past the 10 ms slack, so
+        // the timer must have moved on; one never re-armed fires 32 ms early.
+        for step_ms in [3u64, 7, 20, 1, 1] {
+            tokio::time::advance(Duration::from_millis(step_ms)).await;
+            let _ = d.arm(tokio::time::Instant::now().into_std());
+        }
+        let sent = tokio::time::Instant::now();
+        d.arm(sent.into_std()).await;
+        let waited = sent.elapsed();
+        assert!(
+            waited >= timeout && waited <= timeout + timeout / 16,
+            "{waited:?}"
+        );
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn wakes_within_a_fraction_of_a_millisecond() {

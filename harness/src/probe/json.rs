@@ -1,12 +1,14 @@
 //! One JSON request on an open connection: send, read the whole body (the
 //! latency ends at the last body byte, case B10), check status and body.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, LOCATION};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
+use tokio::time::Sleep;
 
 use crate::metrics::ErrorClass;
 use crate::net::{classify_hyper, Sender};
@@ -97,12 +99,14 @@ impl JsonProbe {
         req
     }
 
-    /// Sends the request and reads the answer, within the probe's timeout.
-    pub async fn exchange(&self, conn: &mut Sender) -> Exchange {
-        match tokio::time::timeout(self.timeout, self.exchange_inner(conn)).await {
-            Ok(x) => x,
+    /// Sends the request and reads the answer, until `deadline` fires (the
+    /// probe's timeout, armed by the caller).
+    pub async fn exchange(&self, conn: &mut Sender, deadline: Pin<&mut Sleep>) -> Exchange {
+        tokio::select! {
+            biased;
+            x = self.exchange_inner(conn) => x,
             // A timed-out HTTP/1.1 connection still has the old answer coming.
-            Err(_) => Exchange {
+            _ = deadline => Exchange {
                 status: None,
                 result: Err(ErrorClass::Timeout),
                 broken: true,
