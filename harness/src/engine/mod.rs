@@ -258,36 +258,42 @@ struct Worker {
 }
 
 impl Worker {
+    /// Runs until the schedule ends or the run is cancelled: an interrupted
+    /// run stops at once and requests in flight are not recorded. One wait
+    /// on the cancel signal spans the whole loop rather than one per request.
     async fn run(self) {
         let mut cancel = self.cancel.clone();
+        if *cancel.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = self.send_loop() => {}
+            _ = cancel.changed() => {}
+        }
+    }
+
+    async fn send_loop(&self) {
         let mut conn: Option<Sender> = None;
-        let mut free_since = Instant::now();
+        let mut now = Instant::now();
+        let mut free_since = now;
         let mut deadline = wait::Deadline::new(self.probe.timeout);
-        while let Some((_, due)) = self.slots.claim(self.start.elapsed()) {
+        while let Some((_, due)) = self.slots.claim(now - self.start) {
             let intended = match due {
                 Some(d) => self.start + d,
                 None => free_since + self.think,
             };
             // Due before this worker was free: every connection was busy.
             let backpressure = intended < free_since;
-            if intended > Instant::now() {
-                tokio::select! {
-                    _ = wait::until(intended) => {}
-                    _ = cancel.changed() => return,
-                }
-            }
-            if *cancel.borrow() {
-                return;
-            }
-            let sent = Instant::now();
-            // An interrupted run stops at once; requests in flight are not recorded.
-            let outcome = tokio::select! {
-                o = self.exchange(&mut conn, &mut deadline, sent) => o,
-                _ = cancel.changed() => return,
+            let sent = if intended > now {
+                wait::until(intended).await;
+                Instant::now()
+            } else {
+                now
             };
-            let done = Instant::now();
-            self.record(intended, sent, done, backpressure, outcome);
-            free_since = done;
+            let outcome = self.exchange(&mut conn, &mut deadline, sent).await;
+            now = Instant::now();
+            self.record(intended, sent, now, backpressure, outcome);
+            free_since = now;
         }
     }
 

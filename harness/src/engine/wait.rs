@@ -68,7 +68,7 @@ mod tests {
         // the timer must have moved on; one never re-armed fires 32 ms early.
         for step_ms in [3u64, 7, 20, 1, 1] {
             tokio::time::advance(Duration::from_millis(step_ms)).await;
-            let _ = d.arm(tokio::time::Instant::now().into_std());
+            assert!(!d.arm(tokio::time::Instant::now().into_std()).is_elapsed());
         }
         let sent = tokio::time::Instant::now();
         d.arm(sent.into_std()).await;
@@ -81,17 +81,20 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn wakes_within_a_fraction_of_a_millisecond() {
-        let mut worst = Duration::ZERO;
-        for i in 0..40u64 {
+        let mut late = Vec::new();
+        for i in 0..41u64 {
             let due = Instant::now() + Duration::from_micros(2_000 + 137 * i);
             until(due).await;
-            let late = Instant::now() - due;
-            worst = worst.max(late);
+            late.push(Instant::now() - due);
         }
-        // A plain tokio sleep is up to ~1-2 ms late here: the bound catches it.
+        late.sort();
+        // A plain tokio sleep is 0.5-2 ms late here (about 1 ms at the
+        // median); the median stays clear of the odd preemption on a busy
+        // machine.
         assert!(
-            worst < Duration::from_micros(500),
-            "worst lateness {worst:?}"
+            late[20] < Duration::from_micros(300),
+            "median lateness {:?}",
+            late[20]
         );
     }
 }
