@@ -89,17 +89,27 @@ struct State {
     started: Instant,
     requests: AtomicU64,
     workers: Option<Semaphore>,
+    served: Arc<Served>,
+}
+
+/// Requests answered, by HTTP version: tells a test which protocol was spoken.
+#[derive(Debug, Default)]
+pub struct Served {
+    pub http1: AtomicU64,
+    pub http2: AtomicU64,
 }
 
 /// A running target; dropping the handle does not stop it, `stop` does.
 pub struct Running {
     pub addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
+    scheme: &'static str,
+    pub served: Arc<Served>,
 }
 
 impl Running {
     pub fn base_url(&self) -> String {
-        format!("http://{}/api", self.addr)
+        format!("{}://{}/api", self.scheme, self.addr)
     }
 
     pub fn stop(&self) {
@@ -108,6 +118,24 @@ impl Running {
 }
 
 pub async fn start(cfg: TargetConfig, addr: SocketAddr) -> std::io::Result<Running> {
+    serve(cfg, addr, None).await
+}
+
+/// The same target over TLS (HTTPS, h2 by ALPN when the config offers it),
+/// for testing certificate handling against a known server.
+pub async fn start_tls(
+    cfg: TargetConfig,
+    addr: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<Running> {
+    serve(cfg, addr, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+}
+
+async fn serve(
+    cfg: TargetConfig,
+    addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(State {
@@ -115,8 +143,11 @@ pub async fn start(cfg: TargetConfig, addr: SocketAddr) -> std::io::Result<Runni
         cfg,
         started: Instant::now(),
         requests: AtomicU64::new(0),
+        served: Arc::default(),
     });
+    let served = state.served.clone();
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tokio::spawn(async move {
         loop {
             let (tcp, _) = tokio::select! {
@@ -131,20 +162,43 @@ pub async fn start(cfg: TargetConfig, addr: SocketAddr) -> std::io::Result<Runni
                 },
             };
             let _ = tcp.set_nodelay(true);
-            let state = state.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| handle(state.clone(), req));
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tcp), svc)
-                    .await;
-            });
+            tokio::spawn(connection(state.clone(), tcp, tls.clone()));
         }
     });
-    Ok(Running { addr, stop })
+    Ok(Running {
+        addr,
+        stop,
+        scheme,
+        served,
+    })
+}
+
+async fn connection(
+    state: Arc<State>,
+    tcp: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    let svc = service_fn(move |req| handle(state.clone(), req));
+    let server = auto::Builder::new(TokioExecutor::new());
+    let _ = match tls {
+        None => server.serve_connection(TokioIo::new(tcp), svc).await,
+        Some(acceptor) => match acceptor.accept(tcp).await {
+            Ok(stream) => server.serve_connection(TokioIo::new(stream), svc).await,
+            Err(e) => {
+                tracing::debug!("TLS handshake failed: {e}");
+                return;
+            }
+        },
+    };
 }
 
 async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let arrived = Instant::now();
+    let by_version = match req.version() {
+        http::Version::HTTP_2 => &st.served.http2,
+        _ => &st.served.http1,
+    };
+    by_version.fetch_add(1, Ordering::Relaxed);
     if let Some(token) = &st.cfg.token {
         let want = format!("Bearer {token}");
         if req
@@ -162,6 +216,8 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
     let path = req.uri().path().to_string();
     let route = match (req.method(), path.as_str()) {
         (&Method::GET, "/api/jobs/stream") => return Ok(stream(st, &req).await),
+        // A same-origin redirect, for the redirect policy.
+        (&Method::GET, "/api/moved") => return Ok(moved("/api/healthz")),
         (&Method::GET, "/api/healthz") => "healthz",
         (&Method::GET, "/api/ready") => "ready",
         (&Method::GET, "/api/config/effective") => "config",
@@ -228,6 +284,14 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
 /// Errors spread evenly: request n fails when floor((n+1)r) > floor(nr).
 fn fails(n: u64, rate: f64) -> bool {
     rate > 0.0 && ((n + 1) as f64 * rate).floor() > (n as f64 * rate).floor()
+}
+
+fn moved(to: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(http::header::LOCATION, to)
+        .body(Full::new(Bytes::new()).boxed())
+        .expect("static parts")
 }
 
 fn json(status: StatusCode, body: String) -> Response<Body> {

@@ -19,6 +19,7 @@ use crate::scenario::{HttpVersion, Load, Scenario};
 use crate::schedule::{Pacer, Share, Slots};
 
 mod collect;
+mod wait;
 pub use collect::{tag_name, IntervalRow, Measured, MIN_LATE_SENDS};
 
 /// What the caller decides about a run besides the scenario.
@@ -257,39 +258,51 @@ struct Worker {
 }
 
 impl Worker {
+    /// Runs until the schedule ends or the run is cancelled: an interrupted
+    /// run stops at once and requests in flight are not recorded. One wait
+    /// on the cancel signal spans the whole loop rather than one per request.
     async fn run(self) {
         let mut cancel = self.cancel.clone();
+        if *cancel.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = self.send_loop() => {}
+            _ = cancel.changed() => {}
+        }
+    }
+
+    async fn send_loop(&self) {
         let mut conn: Option<Sender> = None;
-        let mut free_since = Instant::now();
-        while let Some((_, due)) = self.slots.claim(self.start.elapsed()) {
+        let mut now = Instant::now();
+        let mut free_since = now;
+        let mut deadline = wait::Deadline::new(self.probe.timeout);
+        while let Some((_, due)) = self.slots.claim(now - self.start) {
             let intended = match due {
                 Some(d) => self.start + d,
                 None => free_since + self.think,
             };
             // Due before this worker was free: every connection was busy.
             let backpressure = intended < free_since;
-            if intended > Instant::now() {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(intended.into()) => {}
-                    _ = cancel.changed() => return,
-                }
-            }
-            if *cancel.borrow() {
-                return;
-            }
-            let sent = Instant::now();
-            // An interrupted run stops at once; requests in flight are not recorded.
-            let outcome = tokio::select! {
-                o = self.exchange(&mut conn) => o,
-                _ = cancel.changed() => return,
+            let sent = if intended > now {
+                wait::until(intended).await;
+                Instant::now()
+            } else {
+                now
             };
-            let done = Instant::now();
-            self.record(intended, sent, done, backpressure, outcome);
-            free_since = done;
+            let outcome = self.exchange(&mut conn, &mut deadline, sent).await;
+            now = Instant::now();
+            self.record(intended, sent, now, backpressure, outcome);
+            free_since = now;
         }
     }
 
-    async fn exchange(&self, conn: &mut Option<Sender>) -> (Option<u16>, Result<(), ErrorClass>) {
+    async fn exchange(
+        &self,
+        conn: &mut Option<Sender>,
+        deadline: &mut wait::Deadline,
+        sent: Instant,
+    ) -> (Option<u16>, Result<(), ErrorClass>) {
         if conn.as_ref().is_none_or(|c| c.is_closed()) {
             *conn = match self.connect().await {
                 Ok(c) => Some(c),
@@ -297,7 +310,7 @@ impl Worker {
             };
         }
         let c = conn.as_mut().expect("connected above");
-        let x = self.probe.exchange(c).await;
+        let x = self.probe.exchange(c, deadline.arm(sent)).await;
         if x.broken {
             *conn = None;
             if self.shared {

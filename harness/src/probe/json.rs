@@ -1,12 +1,14 @@
 //! One JSON request on an open connection: send, read the whole body (the
 //! latency ends at the last body byte, case B10), check status and body.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, LOCATION};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
+use tokio::time::Sleep;
 
 use crate::metrics::ErrorClass;
 use crate::net::{classify_hyper, Sender};
@@ -22,6 +24,8 @@ pub const MAX_CHECKED_BODY: usize = 16 * 1024 * 1024;
 pub struct JsonProbe {
     method: Method,
     uri: Uri,
+    /// The same URI in origin form (path and query), as HTTP/1.1 sends it.
+    origin: Uri,
     headers: HeaderMap,
     body: Bytes,
     expect: Vec<u16>,
@@ -53,9 +57,14 @@ impl JsonProbe {
         if let Some(a) = spec.url.authority() {
             headers.insert(http::header::HOST, HeaderValue::from_str(a.as_str())?);
         }
+        let origin = spec
+            .url
+            .path_and_query()
+            .map_or(Ok(Uri::from_static("/")), |p| p.as_str().parse())?;
         Ok(JsonProbe {
             method: spec.method.clone(),
             uri: spec.url.clone(),
+            origin,
             headers,
             body: spec.body.clone().unwrap_or_default(),
             expect: spec.expect_status.clone(),
@@ -70,16 +79,19 @@ impl JsonProbe {
     }
 
     fn request(&self, uri: &Uri, h2: bool) -> Request<Full<Bytes>> {
-        let mut b = Request::builder().method(self.method.clone());
         // HTTP/1.1 sends origin-form; HTTP/2 needs the full URI for :authority.
-        b = if h2 {
-            b.uri(uri.clone())
+        let target = if h2 {
+            uri.clone()
+        } else if uri == &self.uri {
+            self.origin.clone()
         } else {
-            b.uri(uri.path_and_query().map_or("/", |p| p.as_str()))
+            uri.path_and_query()
+                .and_then(|p| p.as_str().parse().ok())
+                .unwrap_or_else(|| Uri::from_static("/"))
         };
-        let mut req = b
-            .body(Full::new(self.body.clone()))
-            .expect("validated parts");
+        let mut req = Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = target;
         *req.headers_mut() = self.headers.clone();
         if h2 {
             req.headers_mut().remove(http::header::HOST);
@@ -87,12 +99,14 @@ impl JsonProbe {
         req
     }
 
-    /// Sends the request and reads the answer, within the probe's timeout.
-    pub async fn exchange(&self, conn: &mut Sender) -> Exchange {
-        match tokio::time::timeout(self.timeout, self.exchange_inner(conn)).await {
-            Ok(x) => x,
+    /// Sends the request and reads the answer, until `deadline` fires (the
+    /// probe's timeout, armed by the caller).
+    pub async fn exchange(&self, conn: &mut Sender, deadline: Pin<&mut Sleep>) -> Exchange {
+        tokio::select! {
+            biased;
+            x = self.exchange_inner(conn) => x,
             // A timed-out HTTP/1.1 connection still has the old answer coming.
-            Err(_) => Exchange {
+            _ = deadline => Exchange {
                 status: None,
                 result: Err(ErrorClass::Timeout),
                 broken: true,

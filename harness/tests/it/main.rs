@@ -5,6 +5,8 @@ mod agents;
 mod ci_files;
 mod common;
 mod evidence;
+mod http;
 mod k8s;
 mod nchan_ids;
+mod timing;
 mod validation;
