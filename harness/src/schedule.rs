@@ -169,6 +169,7 @@ pub struct Slots {
     pub pacer: Pacer,
     share: Share,
     next: AtomicU64,
+    taken: AtomicU64,
 }
 
 impl Slots {
@@ -183,6 +184,7 @@ impl Slots {
             pacer,
             share,
             next: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
         }
     }
 
@@ -191,9 +193,28 @@ impl Slots {
     /// worker is free").
     pub fn claim(&self, elapsed: Duration) -> Option<(u64, Option<Duration>)> {
         let n = self.share.global(self.next.fetch_add(1, Ordering::Relaxed));
-        match &self.pacer {
+        let slot = match &self.pacer {
+            // Past the schedule's end nothing more is sent, so the run ends on
+            // time; starts still waiting for a connection become `skipped`.
+            Pacer::Open(t) if elapsed >= t.total => None,
             Pacer::Open(t) => t.due(n).map(|d| (n, Some(d))),
             Pacer::Closed { duration, .. } => (elapsed < *duration).then_some((n, None)),
+        };
+        if slot.is_some() {
+            self.taken.fetch_add(1, Ordering::Relaxed);
+        }
+        slot
+    }
+
+    /// Starts of this share's timetable that were never sent because the
+    /// schedule ended first (every connection was busy until then).
+    pub fn skipped(&self) -> u64 {
+        match &self.pacer {
+            Pacer::Open(t) => self
+                .share
+                .of(t.len())
+                .saturating_sub(self.taken.load(Ordering::Relaxed)),
+            Pacer::Closed { .. } => 0,
         }
     }
 

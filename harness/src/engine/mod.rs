@@ -77,12 +77,14 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> anyhow::Result<Measured> {
     let probe_recs: Vec<Arc<ProbeRecorder>> = sc.probes.iter().map(|_| Arc::default()).collect();
     let stream_recs: Vec<Arc<StreamRecorder>> = sc.streams.iter().map(|_| Arc::default()).collect();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut all_slots = Vec::with_capacity(sc.probes.len());
     let share = opts
         .agent
         .map_or(Share::WHOLE, |(index, count)| Share { index, count });
     for (spec, rec) in sc.probes.iter().zip(&probe_recs) {
         let probe = Arc::new(JsonProbe::new(spec, sc.settings.follow_redirects)?);
         let slots = Arc::new(Slots::shared(Pacer::new(&spec.load), share));
+        all_slots.push(slots.clone());
         let think = match spec.load {
             Load::Closed { think, .. } => think,
             Load::Open { .. } => Duration::ZERO,
@@ -146,7 +148,14 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> anyhow::Result<Measured> {
     }
     let live = Arc::new(Live::default());
     let progress = Progress::start(sc, live.clone(), opts.quiet);
-    let collector = collect::Collector::new(sc, started_wall, start, probe_recs, stream_recs, live);
+    let collector = collect::Collector::new(
+        sc,
+        started_wall,
+        start,
+        probe_recs.clone(),
+        stream_recs,
+        live,
+    );
     let interrupted = drive(
         &mut tasks,
         collector.clone(),
@@ -155,6 +164,9 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> anyhow::Result<Measured> {
     )
     .await;
     progress.finish();
+    if !interrupted {
+        record_skipped(&all_slots, &probe_recs);
+    }
     let mut m = collector.finish(Instant::now());
     if interrupted {
         m.inconclusive.push(Inconclusive::Interrupted);
@@ -192,6 +204,20 @@ async fn drive(
         }
     }
     interrupted
+}
+
+/// Starts the schedule ended before they could be sent count as requests
+/// that failed: the target kept every connection busy until the end.
+fn record_skipped(slots: &[Arc<Slots>], recs: &[Arc<ProbeRecorder>]) {
+    for (s, rec) in slots.iter().zip(recs) {
+        let n = s.skipped();
+        if n > 0 {
+            let mut d = rec.0.lock().expect("recorder lock");
+            d.requests += n;
+            let had = d.errors.get(ErrorClass::Skipped);
+            d.errors.set(ErrorClass::Skipped, had + n);
+        }
+    }
 }
 
 /// Ctrl-C, or SIGTERM (what CI runners and Kubernetes send before killing).

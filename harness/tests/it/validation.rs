@@ -501,3 +501,35 @@ fn demo_runs_from_any_folder() {
     );
     assert!(dir.path().join("reports").read_dir().unwrap().count() == 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_model_run_ends_on_time_and_counts_what_it_could_not_send() {
+    let t = target(TargetConfig {
+        latency: ms(200),
+        jitter: Duration::ZERO,
+        ..TargetConfig::default()
+    })
+    .await;
+    let sc = scenario(
+        r#"base_url = "${BASE_URL}"
+[[probe]]
+name = "slow"
+path = "/healthz"
+rate = "100/s"
+duration = "1s"
+connections = 1
+"#,
+        &t.base_url(),
+    );
+    let began = std::time::Instant::now();
+    let o = run(&sc).await;
+    assert!(
+        began.elapsed() < Duration::from_millis(2500),
+        "took {:?}",
+        began.elapsed()
+    );
+    let p = &o.summary.probes[0];
+    assert_eq!(p.requests, 100, "every scheduled start is accounted for");
+    assert_within("sent and answered", p.ok as f64, 4.0, 7.0);
+    assert_eq!(p.errors.get("skipped").copied().unwrap_or(0), 100 - p.ok);
+}
