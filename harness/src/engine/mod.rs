@@ -60,8 +60,18 @@ impl std::fmt::Display for Inconclusive {
 pub async fn run(sc: &Scenario, opts: &RunOptions) -> anyhow::Result<Measured> {
     let needs_tls = sc.base_url.starts_with("https");
     let connector = Connector::new(&sc.settings, needs_tls)?;
+    // Interrupted before load starts: nothing measured, still evidence.
+    let interrupted = || {
+        let mut m = Measured::empty(sc, SystemTime::now());
+        m.inconclusive.push(Inconclusive::Interrupted);
+        Ok(m)
+    };
     if !opts.skip_preflight {
-        if let Err(why) = preflight(sc, &connector).await {
+        let checked = tokio::select! {
+            r = preflight(sc, &connector) => r,
+            _ = stop_signal() => return interrupted(),
+        };
+        if let Err(why) = checked {
             tracing::error!("{why}");
             let mut m = Measured::empty(sc, SystemTime::now());
             m.inconclusive.push(Inconclusive::Unreachable(why));
@@ -69,7 +79,10 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> anyhow::Result<Measured> {
         }
     }
     if let Some(at) = opts.start_at {
-        crate::agent::wait_until(at).await;
+        tokio::select! {
+            _ = crate::agent::wait_until(at) => {}
+            _ = stop_signal() => return interrupted(),
+        }
     }
     let started_wall = SystemTime::now();
     let (cancel_tx, cancel) = watch::channel(false);
