@@ -14,12 +14,14 @@
 //! - [`evidence`]: commands on stored evidence: report, compare, verify, baseline gate
 //! - [`target`]: the embedded reference server
 //! - [`agent`], [`merge`]: one run spread over several agents, and merged back
+//! - [`limits`]: the process's open-file limit, raised for many streams
 //! - [`cli`], [`plan`], [`progress`]: what the user sees
 
 pub mod agent;
 pub mod cli;
 pub mod engine;
 pub mod evidence;
+pub mod limits;
 pub mod logging;
 pub mod merge;
 pub mod metrics;

@@ -322,7 +322,22 @@ pub struct StreamData {
     pub empty_connections: u64,
     pub oversize: u64,
     pub closed_204: u64,
+    /// Connected bodies that ended before the hold did (server close, drop,
+    /// idle timeout, protocol error).
+    pub disconnects: u64,
+    /// Streams whose connections succeeded and ended without a message at
+    /// least `FLAP_EMPTY_IN_A_ROW` times in a row.
+    pub flapping_streams: u64,
+    /// Protocol errors by reason ("invalid UTF-8 from server", ...), so a
+    /// report says what was wrong and not only that something was.
+    pub protocol_reasons: std::collections::BTreeMap<String, u64>,
 }
+
+/// Empty connections in a row that make a stream "flapping" (case B14 c).
+pub const FLAP_EMPTY_IN_A_ROW: u32 = 2;
+/// Distinct protocol-error reasons kept per stream spec; later ones are
+/// folded into "other" so that a hostile server cannot grow the map.
+const MAX_REASONS: usize = 16;
 
 impl StreamData {
     pub fn add(&mut self, o: &StreamData) {
@@ -345,6 +360,27 @@ impl StreamData {
         self.empty_connections += o.empty_connections;
         self.oversize += o.oversize;
         self.closed_204 += o.closed_204;
+        self.disconnects += o.disconnects;
+        self.flapping_streams += o.flapping_streams;
+        for (k, v) in &o.protocol_reasons {
+            self.note_reason(k, *v);
+        }
+    }
+
+    /// Counts a protocol error and why it happened.
+    pub fn protocol_error(&mut self, reason: &str) {
+        self.errors.bump(ErrorClass::Protocol);
+        self.note_reason(reason, 1);
+    }
+
+    fn note_reason(&mut self, reason: &str, n: u64) {
+        let full = self.protocol_reasons.len() >= MAX_REASONS;
+        let key = if full && !self.protocol_reasons.contains_key(reason) {
+            "other"
+        } else {
+            reason
+        };
+        *self.protocol_reasons.entry(key.to_string()).or_default() += n;
     }
 
     pub fn hists(&self) -> [&Hist; 8] {

@@ -102,6 +102,16 @@ pub fn rows(s: &Summary) -> Vec<Row> {
                 "count",
             ),
             ("stream_error_rate".to_string(), st.error_rate, "ratio"),
+            (
+                "disconnects".to_string(),
+                Some(st.disconnects as f64),
+                "count",
+            ),
+            (
+                "flapping_streams".to_string(),
+                Some(st.flapping_streams as f64),
+                "count",
+            ),
         ];
         for (prefix, p) in [
             ("ttfb", &st.ttfb),

@@ -120,6 +120,7 @@ pub fn render(s: &Summary) -> String {
         pct_row("worst gap per stream", &st.stream_max_gap, &mut o);
         pct_row("reconnect time", &st.reconnect_time, &mut o);
         counts_line(&mut o, "Errors", &st.errors);
+        stream_notes(st, &mut o);
         let _ = writeln!(o, "\nHeartbeat gap: {}.", st.gap_definition);
     }
     o.push_str("\n## Run facts\n\n");
@@ -177,4 +178,29 @@ fn counts_line(o: &mut String, label: &str, m: &std::collections::BTreeMap<Strin
     }
     let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ = writeln!(o, "\n{label}: {}.", parts.join(", "));
+}
+
+/// Reconnect facts, protocol-error reasons and a flapping warning.
+fn stream_notes(st: &crate::report::summary::StreamSummary, o: &mut String) {
+    let _ = writeln!(
+        o,
+        "\nDisconnects: {}; reconnects: {}; ids lost: {}; ids repeated: {}.",
+        st.disconnects, st.reconnects, st.ids_lost, st.ids_repeated
+    );
+    if !st.protocol_errors.is_empty() {
+        let reasons: Vec<String> = st
+            .protocol_errors
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(o, "\nProtocol errors: {}.", reasons.join("; "));
+    }
+    if st.flapping_streams > 0 {
+        let _ = writeln!(
+            o,
+            "\n**Flapping**: {} stream(s) connected and ended without a single message at \
+             least twice in a row.",
+            st.flapping_streams
+        );
+    }
 }

@@ -153,6 +153,16 @@ pub struct StreamSummary {
     pub stream_max_gap: Percentiles,
     pub reconnect_time: Percentiles,
     pub gap_definition: String,
+    /// Connected bodies that ended before the hold (server close, drop,
+    /// idle timeout, protocol error).
+    #[serde(default)]
+    pub disconnects: u64,
+    /// Streams that connected and ended without a message twice in a row.
+    #[serde(default)]
+    pub flapping_streams: u64,
+    /// Protocol errors by reason, e.g. "invalid UTF-8 from server".
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub protocol_errors: BTreeMap<String, u64>,
 }
 
 pub fn utc(t: SystemTime) -> String {
@@ -354,5 +364,8 @@ fn stream_summary(s: &crate::scenario::StreamSpec, d: &StreamData) -> StreamSumm
         stream_max_gap: d.stream_max_gap.summary(),
         reconnect_time: d.reconnect_time.summary(),
         gap_definition: GAP_DEFINITION.into(),
+        disconnects: d.disconnects,
+        flapping_streams: d.flapping_streams,
+        protocol_errors: d.protocol_reasons.clone(),
     }
 }

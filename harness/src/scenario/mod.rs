@@ -32,6 +32,9 @@ pub mod defaults {
     pub const STREAMS: u32 = 1;
     pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const MAX_EVENT_SIZE: u64 = 16 * 1024 * 1024;
+    /// A browser-like reconnect: first delay, doubled per failure up to the max.
+    pub const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+    pub const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(60);
 }
 
 #[derive(Debug)]
@@ -263,6 +266,11 @@ pub struct StreamSpec {
     /// Event types that count as data; empty means every event with data.
     pub data_events: Vec<String>,
     pub max_event_size: u64,
+    /// First reconnect delay (a server's `retry:` replaces it), doubled per
+    /// failed attempt up to `reconnect_delay_max`; each wait is drawn from
+    /// [d/2, d].
+    pub reconnect_delay: Duration,
+    pub reconnect_delay_max: Duration,
     pub slos: Vec<SloSpec>,
 }
 
@@ -930,6 +938,13 @@ fn stream(
             return Err(ctx.err(s.name.span(), "stream.connect_rate", msg));
         }
     }
+    if s.reconnect_delay.is_some_and(|d| d.0.is_zero()) {
+        return Err(ctx.err(
+            s.name.span(),
+            "stream.reconnect_delay",
+            "reconnect_delay must be above zero: a zero delay reconnects in a tight loop".into(),
+        ));
+    }
     let mut headers = headers_of(common, s.headers, secrets);
     check_headers(&headers).map_err(|m| ctx.err(s.name.span(), "stream.headers", m))?;
     if !headers
@@ -992,6 +1007,10 @@ fn stream(
         idle_timeout: s.idle_timeout.map_or(defaults::IDLE_TIMEOUT, |d| d.0),
         data_events: s.data_events.unwrap_or_default(),
         max_event_size: s.max_event_size.unwrap_or(defaults::MAX_EVENT_SIZE),
+        reconnect_delay: s.reconnect_delay.map_or(defaults::RECONNECT_DELAY, |d| d.0),
+        reconnect_delay_max: s
+            .reconnect_delay_max
+            .map_or(defaults::RECONNECT_DELAY_MAX, |d| d.0),
         slos,
     })
 }

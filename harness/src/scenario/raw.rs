@@ -122,6 +122,8 @@ pub struct Stream {
     pub idle_timeout: Option<Dur>,
     pub data_events: Option<Vec<String>>,
     pub max_event_size: Option<u64>,
+    pub reconnect_delay: Option<Dur>,
+    pub reconnect_delay_max: Option<Dur>,
     #[serde(default)]
     pub slo: StreamSlo,
 }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::metrics::{status_index, ErrorClass, StreamData, StreamRecorder};
+use crate::metrics::{status_index, ErrorClass, StreamData, StreamRecorder, FLAP_EMPTY_IN_A_ROW};
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
@@ -111,6 +111,9 @@ struct State {
     conn: Option<Conn>,
     /// When the last connected body ended; cleared by the next headers.
     closed_at: Option<Instant>,
+    /// Connections in a row that ended without a message.
+    empty_streak: u32,
+    flapped: bool,
     finished: bool,
 }
 
@@ -130,6 +133,8 @@ impl Shared {
             max_gap: Duration::ZERO,
             conn: None,
             closed_at: None,
+            empty_streak: 0,
+            flapped: false,
             finished: false,
         };
         Shared {
@@ -159,9 +164,16 @@ impl Shared {
         self.with(|d| d.errors.bump(class));
     }
 
-    pub fn on_headers(&self, at: Instant, status: u16) {
+    pub fn protocol_error(&self, reason: &str) {
+        self.with(|d| d.protocol_error(reason));
+    }
+
+    /// Response headers arrived. Only a 2xx other than 204 that declares an
+    /// event stream counts as connected: a 204 says "stop" and an HTML page
+    /// with 200 is not a stream (cases B13, B14).
+    pub fn on_headers(&self, at: Instant, status: u16, event_stream: bool) {
         let mut st = self.st.lock().expect("stream lock");
-        let ok = (200..300).contains(&status);
+        let ok = (200..300).contains(&status) && status != 204 && event_stream;
         let closed_at = if ok { st.closed_at.take() } else { None };
         let t0 = st.conn.as_mut().map(|c| {
             c.connected = ok;
@@ -255,18 +267,25 @@ impl Shared {
         });
     }
 
-    /// A connected body ended (closed, dropped, timed out or cut).
+    /// A connected body ended (closed, dropped, timed out or cut). The
+    /// harness's own close at the end of the hold is not a disconnect.
     pub fn on_body_end(&self, now: Instant) {
         let mut st = self.st.lock().expect("stream lock");
         let Some(c) = st.conn.take() else { return };
-        if !c.connected {
+        if !c.connected || st.finished {
             return;
         }
         st.closed_at = Some(now);
+        let empty = c.messages == 0;
+        st.empty_streak = if empty { st.empty_streak + 1 } else { 0 };
+        let flapped =
+            st.empty_streak >= FLAP_EMPTY_IN_A_ROW && !std::mem::replace(&mut st.flapped, true);
         drop(st);
-        if c.messages == 0 {
-            self.with(|d| d.empty_connections += 1);
-        }
+        self.with(|d| {
+            d.disconnects += 1;
+            d.empty_connections += u64::from(empty);
+            d.flapping_streams += u64::from(flapped);
+        });
     }
 
     /// The hold is over: the silence since the last message is a gap too.

@@ -18,19 +18,35 @@ use std::time::{Duration, Instant};
 use eventsource_client::{Client, ClientBuilder, Error as EsError, ReconnectOptions, SSE};
 use futures_util::StreamExt;
 
-use crate::metrics::{ErrorClass, StreamRecorder};
+use crate::metrics::StreamRecorder;
 use crate::net::Connector;
 use crate::scenario::StreamSpec;
 pub use liveness::Scanner;
 use liveness::Shared;
 use transport::Metered;
 
-/// Everything one stream needs, cloned per connection.
+/// Everything one stream needs. The spec is shared by every stream of it:
+/// at tens of thousands of streams a copy each would cost real memory.
 pub struct SseProbe {
-    pub spec: StreamSpec,
+    pub spec: Arc<StreamSpec>,
     pub connector: Connector,
     pub recorder: Arc<StreamRecorder>,
+    /// Where dispatched events are copied, for tests and tools that need the
+    /// payloads; `None` in a load run.
+    pub tap: Option<Tap>,
 }
+
+/// One dispatched event as eventsource-client parsed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// Since the stream (not the connection) started.
+    pub at: Duration,
+    pub event_type: String,
+    pub data: String,
+    pub id: Option<String>,
+}
+
+pub type Tap = tokio::sync::mpsc::UnboundedSender<Seen>;
 
 /// Why a stream stopped before its hold ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,9 +101,9 @@ impl SseProbe {
         }
         let opts = ReconnectOptions::reconnect(self.spec.reconnect)
             .retry_initial(false)
-            .delay(Duration::from_secs(1))
+            .delay(self.spec.reconnect_delay)
             .backoff_factor(2)
-            .delay_max(Duration::from_secs(60))
+            .delay_max(self.spec.reconnect_delay_max)
             .build();
         Ok(b.reconnect(opts).build_with_transport(transport))
     }
@@ -101,11 +117,20 @@ impl SseProbe {
     ) -> Ended {
         let mut stream = client.stream();
         let mut ids = IdTracker::default();
+        let started = Instant::now();
         loop {
+            // The hold's end is recorded before the stream is dropped, so
+            // that the harness's own close does not read as a disconnect.
             let item = tokio::select! {
                 biased;
-                _ = cancel.changed() => return Ended::Cancelled,
-                _ = tokio::time::sleep_until(deadline) => return Ended::HoldOver,
+                _ = cancel.changed() => {
+                    shared.finish(Instant::now());
+                    return Ended::Cancelled;
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    shared.finish(Instant::now());
+                    return Ended::HoldOver;
+                }
                 item = stream.next() => item,
             };
             let Some(item) = item else {
@@ -114,20 +139,8 @@ impl SseProbe {
             let now = Instant::now();
             match item {
                 Ok(SSE::Connected(c)) => {
-                    let resp = c.response();
-                    if resp.status() == 204 {
-                        shared.with(|d| d.closed_204 += 1);
-                        return Ended::ServerClosed;
-                    }
-                    let ct = resp
-                        .get_header_value("content-type")
-                        .ok()
-                        .flatten()
-                        .unwrap_or("");
-                    if !is_event_stream(ct) {
-                        tracing::warn!(stream = %self.spec.name, content_type = ct, "not an event stream");
-                        shared.with(|d| d.errors.bump(ErrorClass::Protocol));
-                        return Ended::NotSse;
+                    if let Some(end) = self.on_connected(shared, c.response()) {
+                        return end;
                     }
                     ids.reconnected();
                 }
@@ -142,14 +155,56 @@ impl SseProbe {
                             d.ids_repeated += repeated;
                         });
                     }
+                    if let Some(tap) = &self.tap {
+                        let _ = tap.send(Seen {
+                            at: now - started,
+                            event_type: ev.event_type,
+                            data: ev.data,
+                            id: ev.id,
+                        });
+                    }
                 }
                 Err(e) => self.on_error(shared, &e),
             }
         }
     }
 
+    /// eventsource-client accepts any 2xx; a 204 ("stop reconnecting") and
+    /// a body that is not an event stream end the stream here instead.
+    fn on_connected(&self, shared: &Shared, resp: &eventsource_client::Response) -> Option<Ended> {
+        if resp.status() == 204 {
+            tracing::info!(stream = %self.spec.name, "closed by server (204)");
+            shared.with(|d| d.closed_204 += 1);
+            return Some(Ended::ServerClosed);
+        }
+        let ct = resp
+            .get_header_value("content-type")
+            .ok()
+            .flatten()
+            .unwrap_or("");
+        if is_event_stream(ct) {
+            return None;
+        }
+        let essence: String = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .chars()
+            .take(64)
+            .collect();
+        let reason = if essence.is_empty() {
+            "missing Content-Type".to_string()
+        } else {
+            format!("unexpected Content-Type {essence}")
+        };
+        tracing::warn!(stream = %self.spec.name, "not an event stream: {reason}");
+        shared.protocol_error(&reason);
+        Some(Ended::NotSse)
+    }
+
     fn on_error(&self, shared: &Shared, e: &EsError) {
-        let class = match e {
+        let reason = match e {
             // The transport already counted statuses, connect failures and timeouts.
             EsError::UnexpectedResponse(r, _) => {
                 tracing::debug!(stream = %self.spec.name, status = r.status(), "stream refused");
@@ -161,15 +216,23 @@ impl SseProbe {
                 return;
             }
             EsError::InvalidLine(l) => {
-                tracing::warn!(stream = %self.spec.name, "invalid UTF-8 or line from server: {l}");
-                ErrorClass::Protocol
+                // eventsource-client checks UTF-8 per line (the spec asks for
+                // U+FFFD instead): the body is dropped and reconnected (B08 c).
+                let reason = if l.contains("Utf8Error") {
+                    "invalid UTF-8 from server"
+                } else {
+                    "malformed SSE line"
+                };
+                tracing::warn!(stream = %self.spec.name, "{reason}: {l}");
+                reason
             }
+            EsError::MaxRedirectLimitReached(_) => "too many redirects",
             other => {
                 tracing::warn!(stream = %self.spec.name, "stream error: {other}");
-                ErrorClass::Protocol
+                "malformed stream"
             }
         };
-        shared.with(|d| d.errors.bump(class));
+        shared.protocol_error(reason);
     }
 }
 

@@ -78,8 +78,13 @@ impl Metered {
                 return Err(io_err(std::io::ErrorKind::TimedOut, "no response headers"));
             }
         };
+        let event_stream = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(super::is_event_stream);
         self.shared
-            .on_headers(Instant::now(), resp.status().as_u16());
+            .on_headers(Instant::now(), resp.status().as_u16(), event_stream);
         let (parts, body) = resp.into_parts();
         let metered = MeteredBody {
             body,
@@ -132,6 +137,22 @@ impl MeteredBody {
         }
     }
 
+    /// The cap tripped: this connection ends as a protocol error, before
+    /// eventsource-client buffers more of the line.
+    fn oversize(&mut self) -> Poll<Option<Result<Bytes, TransportError>>> {
+        let msg = format!(
+            "a line or event exceeded max_event_size ({} bytes)",
+            self.shared.cap
+        );
+        tracing::warn!("{msg}");
+        self.shared.with(|d| {
+            d.oversize += 1;
+            d.protocol_error(&msg);
+        });
+        self.end();
+        Poll::Ready(Some(Err(TransportError::new(Failure(msg)))))
+    }
+
     fn fail(
         &mut self,
         class: ErrorClass,
@@ -163,16 +184,7 @@ impl Stream for MeteredBody {
                         .reset(tokio::time::Instant::from_std(now + this.idle));
                     match this.scanner.feed(&data) {
                         Ok(n) => this.shared.on_chunk(now, n),
-                        Err(_) => {
-                            this.shared.with(|d| d.oversize += 1);
-                            let msg = format!(
-                                "a line or event exceeded max_event_size ({} bytes)",
-                                this.shared.cap
-                            );
-                            tracing::warn!("{msg}");
-                            return this
-                                .fail(ErrorClass::Protocol, TransportError::new(Failure(msg)));
-                        }
+                        Err(_) => return this.oversize(),
                     }
                     return Poll::Ready(Some(Ok(data)));
                 }
