@@ -10,3 +10,5 @@ mod k8s;
 mod nchan_ids;
 mod timing;
 mod validation;
+mod cases;
+mod rawserver;

@@ -1,6 +1,7 @@
 //! Byte-level liveness: where SSE messages end in the raw body, and what the
 //! stream's timeline (first byte, first message, gaps, reconnects) was.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,12 +15,21 @@ const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 /// fields (dispatched by the spec or not, e.g. `event: ping`), or at a blank
 /// line standing alone (a bare keep-alive newline). CR, LF and CRLF all end
 /// a line, also when the CR and the LF arrive in different chunks (B02, B03).
+///
+/// It also marks where a block with a `data` field ends: the spec dispatches
+/// exactly those as events. A parser may hold an event back until the next
+/// byte (a final CR could be the start of a CRLF), so event times are taken
+/// from here, not from when the parser hands the event over.
 #[derive(Debug)]
 pub struct Scanner {
     cap: u64,
     last_cr: bool,
     line_len: u64,
     line_is_comment: bool,
+    /// How the line's field name compares with `data`: `Some(true)` once it
+    /// is `data` followed by a colon, `Some(false)` once it cannot be.
+    line_is_data: Option<bool>,
+    block_data: bool,
     block_fields: bool,
     block_counted: bool,
     event_len: u64,
@@ -31,6 +41,17 @@ pub struct Scanner {
 #[derive(Debug, PartialEq, Eq)]
 pub struct TooLarge;
 
+/// What ended in one chunk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ends {
+    /// Messages of any kind (the heartbeat's unit).
+    pub messages: u32,
+    /// Blocks carrying data: events a spec-following parser dispatches.
+    pub events: u32,
+}
+
+const DATA: &[u8; 4] = b"data";
+
 impl Scanner {
     pub fn new(cap: u64) -> Scanner {
         Scanner {
@@ -38,6 +59,8 @@ impl Scanner {
             last_cr: false,
             line_len: 0,
             line_is_comment: false,
+            line_is_data: None,
+            block_data: false,
             block_fields: false,
             block_counted: false,
             event_len: 0,
@@ -46,9 +69,9 @@ impl Scanner {
         }
     }
 
-    /// Feeds one chunk; returns how many messages ended in it.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<u32, TooLarge> {
-        let mut messages = 0;
+    /// Feeds one chunk; returns how many messages and events ended in it.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Ends, TooLarge> {
+        let mut ends = Ends::default();
         for &b in chunk {
             if !self.bom_done {
                 if b == BOM[self.bom_matched as usize] {
@@ -64,36 +87,58 @@ impl Scanner {
             }
             if b == b'\r' || b == b'\n' {
                 self.last_cr = b == b'\r';
-                messages += self.end_line();
+                let (m, e) = self.end_line();
+                ends.messages += m;
+                ends.events += e;
                 continue;
             }
             if self.line_len == 0 {
                 self.line_is_comment = b == b':';
+                self.line_is_data = None;
             }
+            self.match_data(b);
             self.line_len += 1;
             self.event_len += 1;
             if self.line_len > self.cap || self.event_len > self.cap {
                 return Err(TooLarge);
             }
         }
-        Ok(messages)
+        Ok(ends)
     }
 
-    fn end_line(&mut self) -> u32 {
+    /// Compares the field name, byte by byte, with `data`.
+    fn match_data(&mut self, b: u8) {
+        if self.line_is_data.is_some() {
+            return;
+        }
+        let pos = self.line_len as usize;
+        self.line_is_data = match DATA.get(pos) {
+            Some(&want) if want == b => None,
+            Some(_) => Some(false),
+            None => Some(b == b':'),
+        };
+    }
+
+    /// Returns (messages, events) that ended with this line.
+    fn end_line(&mut self) -> (u32, u32) {
         let len = std::mem::take(&mut self.line_len);
         if len == 0 {
             let counts = self.block_fields || !self.block_counted;
+            let event = std::mem::take(&mut self.block_data);
             self.block_fields = false;
             self.block_counted = false;
             self.event_len = 0;
-            return u32::from(counts);
+            return (u32::from(counts), u32::from(event));
         }
         if self.line_is_comment {
             self.block_counted = true;
-            return 1;
+            return (1, 0);
         }
+        // `data` with no colon is a data field with an empty value.
+        let data = self.line_is_data.unwrap_or(len == DATA.len() as u64);
+        self.block_data |= data;
         self.block_fields = true;
-        0
+        (0, 0)
     }
 }
 
@@ -105,6 +150,8 @@ pub struct Shared {
 }
 
 struct State {
+    /// When each data block the parser has not handed over yet ended.
+    pending_events: VecDeque<Instant>,
     last_message: Instant,
     last_data: Option<Instant>,
     max_gap: Duration,
@@ -128,6 +175,7 @@ struct Conn {
 impl Shared {
     pub fn new(started: Instant, rec: Arc<StreamRecorder>, cap: u64) -> Shared {
         let st = State {
+            pending_events: VecDeque::new(),
             last_message: started,
             last_data: None,
             max_gap: Duration::ZERO,
@@ -150,6 +198,7 @@ impl Shared {
 
     pub fn on_attempt(&self, t0: Instant) {
         let mut st = self.st.lock().expect("stream lock");
+        st.pending_events.clear();
         st.conn = Some(Conn {
             t0,
             connected: false,
@@ -185,7 +234,8 @@ impl Shared {
             }
             d.status[status_index(status)] += 1;
             match status {
-                200..=299 => d.connected += 1,
+                200..=299 if ok => d.connected += 1,
+                200..=299 => {}
                 500..=599 => d.errors.bump(ErrorClass::Status5xx),
                 400..=499 => d.errors.bump(ErrorClass::Status4xx),
                 _ => d.errors.bump(ErrorClass::StatusUnexpected),
@@ -197,9 +247,13 @@ impl Shared {
         });
     }
 
-    /// A body chunk arrived holding `messages` message ends.
-    pub fn on_chunk(&self, now: Instant, messages: u32) {
+    /// A body chunk arrived holding these message and event ends.
+    pub fn on_chunk(&self, now: Instant, ends: Ends) {
+        let messages = ends.messages;
         let mut st = self.st.lock().expect("stream lock");
+        for _ in 0..ends.events {
+            st.pending_events.push_back(now);
+        }
         let mut first_byte = None;
         let mut first_message = None;
         if let Some(c) = st.conn.as_mut() {
@@ -237,9 +291,11 @@ impl Shared {
         });
     }
 
-    /// eventsource-client dispatched an event (it carried data).
-    pub fn on_event(&self, now: Instant, is_data: bool) {
+    /// eventsource-client dispatched an event (it carried data). Returns
+    /// when its bytes arrived, which is the time it is measured at.
+    pub fn on_event(&self, now: Instant, is_data: bool) -> Instant {
         let mut st = self.st.lock().expect("stream lock");
+        let now = st.pending_events.pop_front().unwrap_or(now);
         let mut first = None;
         let mut data_gap = None;
         if is_data {
@@ -265,6 +321,7 @@ impl Shared {
                 d.data_gap.record(v)
             }
         });
+        now
     }
 
     /// A connected body ended (closed, dropped, timed out or cut). The
@@ -315,7 +372,22 @@ mod tests {
 
     fn count(chunks: &[&[u8]]) -> Vec<u32> {
         let mut s = Scanner::new(1 << 20);
-        chunks.iter().map(|c| s.feed(c).unwrap()).collect()
+        chunks.iter().map(|c| s.feed(c).unwrap().messages).collect()
+    }
+
+    fn events(chunks: &[&[u8]]) -> Vec<u32> {
+        let mut s = Scanner::new(1 << 20);
+        chunks.iter().map(|c| s.feed(c).unwrap().events).collect()
+    }
+
+    #[test]
+    fn blocks_with_a_data_field_are_events() {
+        assert_eq!(events(&[b"data: x\n\n"]), [1]);
+        assert_eq!(events(&[b"data\n\n"]), [1]);
+        assert_eq!(events(&[b"event: heartbeat\ndata:\n\n"]), [1]);
+        assert_eq!(events(&[b"event: ping\n\n", b":\n", b"\n"]), [0, 0, 0]);
+        assert_eq!(events(&[b"dat: x\n\ndatax: y\n\nid: 1\n\n"]), [0]);
+        assert_eq!(events(&[b"da", b"ta: A\r", b"\r"]), [0, 0, 1]);
     }
 
     #[test]
@@ -370,7 +442,7 @@ mod tests {
     #[test]
     fn lines_past_the_cap_are_refused() {
         let mut s = Scanner::new(8);
-        assert_eq!(s.feed(b"data: 12"), Ok(0));
+        assert_eq!(s.feed(b"data: 12"), Ok(Ends::default()));
         assert_eq!(s.feed(b"3"), Err(TooLarge));
     }
 }

@@ -148,7 +148,7 @@ impl SseProbe {
                 Ok(SSE::Event(ev)) => {
                     let is_data = self.spec.data_events.is_empty()
                         || self.spec.data_events.contains(&ev.event_type);
-                    shared.on_event(now, is_data);
+                    let arrived = shared.on_event(now, is_data);
                     if let Some((lost, repeated)) = ids.see(ev.id.as_deref()) {
                         shared.with(|d| {
                             d.ids_lost += lost;
@@ -157,7 +157,7 @@ impl SseProbe {
                     }
                     if let Some(tap) = &self.tap {
                         let _ = tap.send(Seen {
-                            at: now - started,
+                            at: arrived.saturating_duration_since(started),
                             event_type: ev.event_type,
                             data: ev.data,
                             id: ev.id,

@@ -183,7 +183,7 @@ impl Stream for MeteredBody {
                         .as_mut()
                         .reset(tokio::time::Instant::from_std(now + this.idle));
                     match this.scanner.feed(&data) {
-                        Ok(n) => this.shared.on_chunk(now, n),
+                        Ok(ends) => this.shared.on_chunk(now, ends),
                         Err(_) => return this.oversize(),
                     }
                     return Poll::Ready(Some(Ok(data)));
