@@ -2,13 +2,14 @@
 //! against servers started in-process on loopback port 0.
 
 mod agents;
+mod cases;
+mod cases_json;
 mod ci_files;
 mod common;
 mod evidence;
 mod http;
 mod k8s;
 mod nchan_ids;
+mod rawserver;
 mod timing;
 mod validation;
-mod cases;
-mod rawserver;

@@ -41,6 +41,8 @@ pub struct SseProbe {
 pub struct Seen {
     /// Since the stream (not the connection) started.
     pub at: Duration,
+    /// When its bytes arrived.
+    pub arrived: Instant,
     pub event_type: String,
     pub data: String,
     pub id: Option<String>,
@@ -158,6 +160,7 @@ impl SseProbe {
                     if let Some(tap) = &self.tap {
                         let _ = tap.send(Seen {
                             at: arrived.saturating_duration_since(started),
+                            arrived,
                             event_type: ev.event_type,
                             data: ev.data,
                             id: ev.id,
