@@ -11,5 +11,6 @@ mod http;
 mod k8s;
 mod nchan_ids;
 mod rawserver;
+mod sse_reconnect;
 mod timing;
 mod validation;
