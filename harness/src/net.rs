@@ -182,7 +182,9 @@ impl Connector {
         }
         let mut b = http1::Builder::new();
         if let Some(n) = self.read_buf {
-            b.max_buf_size(n.max(8192));
+            // Exact: an idle stream holds one buffer of this size and no
+            // more; a larger body is read in more, smaller reads.
+            b.read_buf_exact_size(Some(n));
         }
         let (s, conn) = b.handshake(io).await.map_err(proto)?;
         tokio::spawn(async move {

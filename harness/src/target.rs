@@ -136,7 +136,7 @@ async fn serve(
     addr: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<Running> {
-    crate::limits::raise_nofile(0);
+    crate::limits::raise_nofile(crate::limits::TARGET_WISH, false);
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(State {

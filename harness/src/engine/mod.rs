@@ -60,7 +60,7 @@ impl std::fmt::Display for Inconclusive {
 pub async fn run(sc: &Scenario, opts: &RunOptions) -> anyhow::Result<Measured> {
     let needs_tls = sc.base_url.starts_with("https");
     let connector = Connector::new(&sc.settings, needs_tls)?;
-    crate::limits::raise_nofile(crate::limits::sockets_of(sc));
+    crate::limits::raise_nofile(crate::limits::sockets_of(sc), true);
     // Interrupted before load starts: nothing measured, still evidence.
     let interrupted = || {
         let mut m = Measured::empty(sc, SystemTime::now());
@@ -137,7 +137,7 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> anyhow::Result<Measured> {
         }
     }
     for (spec, rec) in sc.streams.iter().zip(&stream_recs) {
-        let sse_conn = connector.clone().with_read_buf(8192);
+        let sse_conn = connector.clone().with_read_buf(crate::probe::sse::READ_BUF);
         let spec = Arc::new(spec.clone());
         for k in 0..share.of(spec.connections.into()) {
             // Numbered in the whole population, so opens keep the whole pace.

@@ -49,7 +49,7 @@ pub async fn sse(url: &str, extra: &str) -> SseRun {
     let sc = common::scenario(&stream_toml(extra), url);
     let connector = Connector::new(&sc.settings, false)
         .unwrap()
-        .with_read_buf(8192);
+        .with_read_buf(slogate::probe::sse::READ_BUF);
     let recorder = Arc::new(StreamRecorder::default());
     let (tap, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let probe = SseProbe {

@@ -25,6 +25,11 @@ pub use liveness::Scanner;
 use liveness::Shared;
 use transport::Metered;
 
+/// The read buffer per stream connection. Heartbeats are tens of bytes;
+/// at tens of thousands of streams hyper's default 8 KiB buffer would be
+/// most of the memory per stream (see `ci/bench/sse-scale.sh`).
+pub const READ_BUF: usize = 1024;
+
 /// Everything one stream needs. The spec is shared by every stream of it:
 /// at tens of thousands of streams a copy each would cost real memory.
 pub struct SseProbe {
@@ -118,6 +123,8 @@ impl SseProbe {
         mut cancel: tokio::sync::watch::Receiver<bool>,
     ) -> Ended {
         let mut stream = client.stream();
+        // The stream holds its own copy of the client's settings.
+        drop(client);
         let mut ids = IdTracker::default();
         let started = Instant::now();
         loop {
