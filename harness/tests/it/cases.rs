@@ -26,16 +26,32 @@ impl SseRun {
     }
 }
 
-/// When event `i` arrived, in ms after the server read request `req`: the
-/// test server's "@N" clock, so connect time (noisy on a busy machine) is
-/// left out. Server and client share the process, hence one clock.
-pub fn since_request(r: &SseRun, s: &rawserver::Server, req: usize, i: usize) -> f64 {
-    let t0 = s.requests()[req].at;
+/// When event `i` arrived, in ms after the server read request 0: the test
+/// server's "@N" clock, so connect time is left out. Server and client
+/// share the process, hence one clock.
+pub fn since_request(r: &SseRun, s: &rawserver::Server, i: usize) -> f64 {
+    let t0 = s.requests()[0].at;
     r.seen[i]
         .arrived
         .saturating_duration_since(t0)
         .as_secs_f64()
         * 1000.0
+}
+
+/// Asserts event `i` was timed at "@at" ms: not before, and within 15 ms
+/// of the server's actual write of piece `step` (the one that ends it), so
+/// that a busy machine's late timer on the server side is left out.
+pub fn assert_at(what: &str, r: &SseRun, s: &rawserver::Server, i: usize, step: usize, at: f64) {
+    let since = since_request(r, s, i);
+    assert!(since >= at - 1.0, "{what}: {since} ms < {at}");
+    let wrote = s.requests()[0].wrote.lock().unwrap()[step];
+    let got = r.seen[i].arrived;
+    let lag = got.saturating_duration_since(wrote).as_secs_f64() * 1000.0;
+    let early = wrote.saturating_duration_since(got).as_secs_f64() * 1000.0;
+    assert!(
+        early < 1.0 && lag <= 15.0,
+        "{what}: {lag:.1} ms after piece {step}, early {early:.1}"
+    );
 }
 
 pub fn stream_toml(extra: &str) -> String {
@@ -94,7 +110,7 @@ async fn b01_split_bom_is_stripped_and_first_event_counts() {
         sse(&v.url, "hold = \"300ms\"\nreconnect = false")
     );
     assert_eq!(r.datas(), ["first", "second"]);
-    assert_within("B01 TTFE ms", since_request(&r, &s, 0, 0), 119.0, 135.0);
+    assert_at("B01 TTFE", &r, &s, 0, 1, 120.0);
     assert!(max_ms(&r.data.first_event) >= 120.0);
     assert_eq!(r.data.messages, 2);
     assert_eq!(rv.datas(), ["\u{FEFF}x"]);
@@ -119,12 +135,7 @@ async fn b02_cr_lf_crlf_all_end_lines() {
         .collect();
     assert_eq!(got, [("message", "A"), ("m", "D"), ("message", "E")]);
     for (i, at) in [20.0, 40.0, 60.0].iter().enumerate() {
-        assert_within(
-            "B02 event at ms",
-            since_request(&r, &s, 0, i),
-            at - 1.0,
-            at + 15.0,
-        );
+        assert_at("B02 event", &r, &s, i, i, *at);
     }
     assert!(max_ms(&r.data.first_event) >= 20.0);
     assert_eq!((r.data.messages, r.data.errors.total()), (3, 0));
@@ -155,13 +166,8 @@ async fn b03_crlf_split_across_chunks_is_one_line_end() {
     .await;
     let r = sse(&s.url, "hold = \"600ms\"\nreconnect = false").await;
     assert_eq!(r.datas(), ["A\nB\nC", "Hello\nWorld", "OK"]);
-    for (i, at) in [100.0, 240.0, 280.0].iter().enumerate() {
-        assert_within(
-            "B03 event at ms",
-            since_request(&r, &s, 0, i),
-            at - 1.0,
-            at + 15.0,
-        );
+    for (i, (step, at)) in [(4, 100.0), (7, 240.0), (9, 280.0)].iter().enumerate() {
+        assert_at("B03 event", &r, &s, i, *step, *at);
     }
     assert_eq!(r.data.messages, 3, "byte-level boundaries agree");
 }
@@ -199,7 +205,7 @@ async fn b04_every_heartbeat_shape_keeps_the_gap_at_the_interval() {
         assert_eq!(r.data.messages, 7, "{what}");
         assert_eq!(r.data.events, *events, "{what}");
         assert_eq!((r.data.errors.total(), r.data.reconnects), (0, 0), "{what}");
-        assert_within(&what, since_request(&r, &s, 0, 0), 19.0, 35.0);
+        assert_at(&what, &r, &s, 0, 0, 20.0);
         assert!(max_ms(&r.data.first_event) >= 20.0, "{what}");
     }
     let def = slogate::report::summary::GAP_DEFINITION;
@@ -258,7 +264,7 @@ async fn b07_field_syntax_gives_exactly_seven_events() {
     );
     assert_eq!(r.seen[4].event_type, " greeting");
     for i in 0..7 {
-        assert_within("B07 at ms", since_request(&r, &s, 0, i), 19.0, 35.0);
+        assert_at("B07", &r, &s, i, 0, 20.0);
     }
     assert_eq!(r.data.messages, 7);
 }
@@ -283,7 +289,7 @@ async fn b08_utf8_split_per_byte_and_line_separator_in_json() {
         sse(&b.url, "hold = \"300ms\"\nreconnect = false")
     );
     assert_eq!(ra.datas(), ["€豆腐"]);
-    assert_within("B08a TTFE ms", since_request(&ra, &s, 0, 0), 340.0, 370.0);
+    assert_at("B08a TTFE", &ra, &s, 0, 16, 340.0);
     assert!(max_ms(&ra.data.first_event) >= 340.0);
     assert_eq!(rb.seen.len(), 1);
     let v: serde_json::Value = serde_json::from_str(&rb.seen[0].data).unwrap();
@@ -358,7 +364,7 @@ async fn b10_headers_first_byte_and_first_event_are_apart() {
         185.0,
     );
     assert!(max_ms(&r.data.first_event) >= 800.0);
-    assert_within("B10 TTFE ms", since_request(&r, &s, 0, 0), 800.0, 820.0);
+    assert_at("B10 TTFE", &r, &s, 0, 1, 800.0);
 }
 
 /// B11, time scaled 1/10: a stream that stays open and silent trips the

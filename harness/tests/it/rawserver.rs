@@ -106,6 +106,8 @@ impl Reply {
 pub struct Request {
     pub at: Instant,
     pub head: String,
+    /// When each body piece of the reply was written and flushed.
+    pub wrote: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl Request {
@@ -174,9 +176,15 @@ async fn connection(
             return;
         };
         let t0 = Instant::now();
-        seen.lock().unwrap().push(Request { at: t0, head });
+        let wrote = Arc::new(Mutex::new(Vec::new()));
+        let req = Request {
+            at: t0,
+            head,
+            wrote: wrote.clone(),
+        };
+        seen.lock().unwrap().push(req);
         let reply = script(counter.fetch_add(1, Ordering::SeqCst));
-        if play(&mut sock, &reply, t0).await.is_err() {
+        if play(&mut sock, &reply, t0, &wrote).await.is_err() {
             return;
         }
         match reply.end_at {
@@ -208,7 +216,12 @@ async fn read_head(sock: &mut TcpStream) -> Option<String> {
     Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
-async fn play(sock: &mut TcpStream, r: &Reply, t0: Instant) -> std::io::Result<()> {
+async fn play(
+    sock: &mut TcpStream,
+    r: &Reply,
+    t0: Instant,
+    wrote: &Mutex<Vec<Instant>>,
+) -> std::io::Result<()> {
     let until = |ms: u64| tokio::time::sleep_until((t0 + Duration::from_millis(ms)).into());
     until(r.head_at).await;
     sock.write_all(r.head.as_bytes()).await?;
@@ -224,6 +237,7 @@ async fn play(sock: &mut TcpStream, r: &Reply, t0: Instant) -> std::io::Result<(
             sock.write_all(bytes).await?;
         }
         sock.flush().await?;
+        wrote.lock().unwrap().push(Instant::now());
     }
     if let Some(ms) = r.end_at {
         until(ms).await;
