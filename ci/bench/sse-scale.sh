@@ -6,18 +6,22 @@
 #   RSS per stream    (peak RSS at STREAMS - peak RSS at BASE_STREAMS) / the
 #                     difference in streams held: memory beyond the baseline
 #   gap error         heartbeat-gap histogram p50 / p99 (all gaps of all
-#                     streams) minus the target's heartbeat interval
+#                     streams) minus the target's heartbeat interval: over the
+#                     whole run, and over the steady state (all streams open,
+#                     from the interval log) where the connect ramp's load on
+#                     both processes is left out
 #   CPU seconds       user + system of the slogate process for the run
 # Usage: ci/bench/sse-scale.sh
 #   env: STREAMS RATE HOLD HEARTBEAT BASE_STREAMS BASE_HOLD PORT (defaults below)
-# KEEP=1 keeps the evidence folders. Needs: cargo, jq. Sends traffic to 127.0.0.1 only; every process it
+# KEEP=1 keeps the evidence folders. Needs: cargo, jq, python3 with hdrhistogram
+# (as .ci/run installs) for the steady-state figure. Sends traffic to 127.0.0.1 only; every process it
 # starts is stopped by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 STREAMS=${STREAMS:-20000}
 RATE=${RATE:-1000}
-HOLD=${HOLD:-30s}
+HOLD=${HOLD:-45s}
 HEARTBEAT=${HEARTBEAT:-1s}
 BASE_STREAMS=${BASE_STREAMS:-100}
 BASE_HOLD=${BASE_HOLD:-5s}
@@ -109,3 +113,26 @@ sum "$STREAMS" '.streams[0].gap | "gap p50/p99/max:     \(.p50_ms) / \(.p99_ms) 
 sum "$STREAMS" ".streams[0].gap | \"gap error p50/p99:   \(.p50_ms - $interval_ms) / \(.p99_ms - $interval_ms) ms (histogram percentile minus the ${interval_ms} ms interval; goal p99 <= 5 ms)\""
 sum "$STREAMS" ".streams[0].stream_max_gap | \"worst gap per stream p99: \(.p99_ms - $interval_ms) ms over the interval\""
 awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "CPU seconds:         %.1f (user + system, slogate only)\n", t / hz }'
+
+# Steady state: interval histograms that start after the ramp (plus one
+# interval) and end before the first streams' hold does.
+python3 - "$(ls -d "$WORK/$STREAMS"/*/)histograms.hlog" "$STREAMS" "$RATE" "$HOLD" "$interval_ms" <<'PY' ||
+import sys
+from hdrh.histogram import HdrHistogram
+log, n, rate, hold, interval = sys.argv[1:]
+secs = lambda d: float(d[:-2]) / 1000 if d.endswith("ms") else float(d.rstrip("s"))
+lo, hi = int(n) / float(rate.rstrip("/s")) + 5, secs(hold)
+h = HdrHistogram(1, 3_600_000_000, 3)
+for line in open(log):
+    if line.startswith("Tag=scale.gap,"):
+        _, start, length, _, b64 = line.strip().split(",")
+        if float(start) >= lo and float(start) + float(length) <= hi:
+            h.decode_and_add(b64)
+if h.get_total_count() == 0:
+    print(f"steady state:        no whole interval between {lo:.0f} s and {hi:.0f} s: raise HOLD")
+else:
+    q = lambda p: h.get_value_at_percentile(p) / 1000 - float(interval)
+    print(f"gap error, steady:   {q(50):.2f} / {q(99):.2f} ms p50/p99 "
+          f"({h.get_total_count()} gaps, t = {lo:.0f}..{hi:.0f} s, all streams open)")
+PY
+    echo "steady state:        needs python3 with hdrhistogram (pip install hdrhistogram)"
