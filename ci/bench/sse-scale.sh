@@ -21,7 +21,7 @@ cd "$(dirname "$0")/../.."
 
 STREAMS=${STREAMS:-20000}
 RATE=${RATE:-1000}
-HOLD=${HOLD:-45s}
+HOLD=${HOLD:-60s}
 HEARTBEAT=${HEARTBEAT:-1s}
 BASE_STREAMS=${BASE_STREAMS:-100}
 BASE_HOLD=${BASE_HOLD:-5s}
@@ -114,14 +114,17 @@ sum "$STREAMS" ".streams[0].gap | \"gap error p50/p99:   \(.p50_ms - $interval_m
 sum "$STREAMS" ".streams[0].stream_max_gap | \"worst gap per stream p99: \(.p99_ms - $interval_ms) ms over the interval\""
 awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "CPU seconds:         %.1f (user + system, slogate only)\n", t / hz }'
 
-# Steady state: interval histograms that start after the ramp (plus one
-# interval) and end before the first streams' hold does.
-python3 - "$(ls -d "$WORK/$STREAMS"/*/)histograms.hlog" "$STREAMS" "$RATE" "$HOLD" "$interval_ms" <<'PY' ||
+# Steady state: interval histograms that start once every stream has
+# connected and end before the first streams' hold does.
+# The steady state starts with the first interval in which no stream was
+# still connecting (late connects would bring their first gap along).
+settled=$(sum "$STREAMS" '[.intervals[] | select(.requests == 0)][0].t_s // 1e9')
+python3 - "$(ls -d "$WORK/$STREAMS"/*/)histograms.hlog" "$settled" "$HOLD" "$interval_ms" <<'PY' ||
 import sys
 from hdrh.histogram import HdrHistogram
-log, n, rate, hold, interval = sys.argv[1:]
+log, settled, hold, interval = sys.argv[1:]
 secs = lambda d: float(d[:-2]) / 1000 if d.endswith("ms") else float(d.rstrip("s"))
-lo, hi = int(n) / float(rate.rstrip("/s")) + 5, secs(hold)
+lo, hi = float(settled) - 5.5, secs(hold)  # the 5 s interval that ended at `settled`
 h = HdrHistogram(1, 3_600_000_000, 3)
 for line in open(log):
     if line.startswith("Tag=scale.gap,"):

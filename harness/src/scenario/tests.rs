@@ -175,3 +175,27 @@ fn secrets_are_masked_in_errors_and_names() {
     assert!(!e.to_string().contains("Zq9secretvalue"), "{e}");
     assert!(e.to_string().contains("***"), "{e}");
 }
+
+#[test]
+fn reconnect_delays_default_parse_and_refuse_zero() {
+    let base = "base_url = \"${BASE_URL}\"\n[[stream]]\nname = \"s\"\npath = \"/s\"\n";
+    let parse_with = |extra: &str| {
+        parse(
+            "f.toml",
+            &format!("{base}{extra}"),
+            &vars(),
+            &Overrides::default(),
+        )
+    };
+    let s = parse_with("").unwrap();
+    assert_eq!(s.streams[0].reconnect_delay, defaults::RECONNECT_DELAY);
+    assert_eq!(
+        s.streams[0].reconnect_delay_max,
+        defaults::RECONNECT_DELAY_MAX
+    );
+    let s = parse_with("reconnect_delay = \"250ms\"\nreconnect_delay_max = \"5s\"").unwrap();
+    assert_eq!(s.streams[0].reconnect_delay, Duration::from_millis(250));
+    assert_eq!(s.streams[0].reconnect_delay_max, Duration::from_secs(5));
+    let e = parse_with("reconnect_delay = \"0s\"").unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (5, "stream.reconnect_delay"));
+}
