@@ -11,6 +11,13 @@
 #                     from the interval log) where the connect ramp's load on
 #                     both processes is left out
 #   CPU seconds       user + system of the slogate process for the run
+# Known shortfall: about 17 KiB per stream against the 16 KiB goal. Per
+# stream there are two tasks (stream, hyper connection), eventsource-client's
+# state and hyper's header write buffer, which hyper allocates at a fixed
+# 8 KiB per connection with no setting to shrink it.
+# Past about 14,000 connections to one address and port, new connects get
+# slow (TTFB of seconds while ramping): Linux prefers even ephemeral ports
+# for connect(). The steady-state figure leaves that ramp out.
 # Usage: ci/bench/sse-scale.sh
 #   env: STREAMS RATE HOLD HEARTBEAT BASE_STREAMS BASE_HOLD PORT (defaults below)
 # KEEP=1 keeps the evidence folders. Needs: cargo, jq, python3 with hdrhistogram
