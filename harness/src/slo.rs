@@ -147,6 +147,11 @@ pub fn probe_value(m: Metric, d: &ProbeData) -> Option<f64> {
 
 pub fn stream_value(m: Metric, d: &StreamData) -> Option<f64> {
     use Metric::*;
+    // A stream that never opened has no TTFB, gaps or reconnects to judge:
+    // "no data" fails, where 0 reconnects or a 1 ms "gap" would pass.
+    if d.connected == 0 && m != StreamErrorRate {
+        return None;
+    }
     match m {
         TtfbP50 => d.ttfb.quantile_ms(0.50),
         TtfbP95 => d.ttfb.quantile_ms(0.95),

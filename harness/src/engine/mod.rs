@@ -147,6 +147,7 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> anyhow::Result<Measured> {
                 connector: sse_conn.clone(),
                 recorder: rec.clone(),
                 tap: None,
+                follow_redirects: sc.settings.follow_redirects,
             };
             let open_at = spec
                 .connect_rate

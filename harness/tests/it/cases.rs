@@ -83,6 +83,7 @@ pub async fn sse(url: &str, extra: &str) -> SseRun {
         connector,
         recorder: recorder.clone(),
         tap: Some(tap),
+        follow_redirects: sc.settings.follow_redirects,
     };
     let (_keep, cancel) = tokio::sync::watch::channel(false);
     let ended = probe.run(cancel).await;
@@ -204,7 +205,8 @@ async fn b04_every_heartbeat_shape_keeps_the_gap_at_the_interval() {
         })
         .await;
         runs.push(tokio::spawn(async move {
-            let r = sse(&s.url, "hold = \"2s\"\nreconnect = false").await;
+            // The hold ends with the body: silence after it would be a gap.
+            let r = sse(&s.url, "hold = \"1300ms\"\nreconnect = false").await;
             (s, r)
         }));
     }

@@ -6,6 +6,7 @@ mod cases;
 mod cases_json;
 mod ci_files;
 mod common;
+mod dead_streams;
 mod evidence;
 mod http;
 mod k8s;

@@ -229,7 +229,8 @@ impl Shared {
             c.t0
         });
         self.with(|d| {
-            if let Some(t0) = t0 {
+            // TTFB is of streams that opened: a fast 401 must not pass a TTFB SLO.
+            if let (Some(t0), true) = (t0, ok) {
                 d.ttfb.record(at - t0);
             }
             d.status[status_index(status)] += 1;

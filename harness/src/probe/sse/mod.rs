@@ -39,6 +39,9 @@ pub struct SseProbe {
     /// Where dispatched events are copied, for tests and tools that need the
     /// payloads; `None` in a load run.
     pub tap: Option<Tap>,
+    /// Same-origin redirects only, as for JSON probes; a redirect elsewhere
+    /// would carry the bearer token to a host the scenario never named.
+    pub follow_redirects: bool,
 }
 
 /// One dispatched event as eventsource-client parsed it.
@@ -81,7 +84,8 @@ impl SseProbe {
             self.connector.clone(),
             shared.clone(),
             self.spec.idle_timeout,
-        );
+        )
+        .same_origin_as(&self.spec.url);
         let client = match self.build_client(transport) {
             Ok(c) => c,
             Err(_) => return Ended::GaveUp,
@@ -94,7 +98,14 @@ impl SseProbe {
         self.recorder
             .open
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        shared.finish(Instant::now());
+        // A stream that died early stays silent for the rest of its hold:
+        // that silence is a gap too, or a dead stream would pass.
+        let now = Instant::now();
+        let end = match ended {
+            Ended::Cancelled => now,
+            _ => now.max(started + self.spec.hold),
+        };
+        shared.finish(end);
         ended
     }
 
@@ -112,7 +123,10 @@ impl SseProbe {
             .backoff_factor(2)
             .delay_max(self.spec.reconnect_delay_max)
             .build();
-        Ok(b.reconnect(opts).build_with_transport(transport))
+        let redirects = if self.follow_redirects { 5 } else { 0 };
+        Ok(b.reconnect(opts)
+            .redirect_limit(redirects)
+            .build_with_transport(transport))
     }
 
     async fn read(
@@ -235,6 +249,11 @@ impl SseProbe {
                 };
                 tracing::warn!(stream = %self.spec.name, "{reason}: {l}");
                 reason
+            }
+            EsError::MaxRedirectLimitReached(0) => {
+                // The 3xx status is already counted; following was not asked for.
+                tracing::warn!(stream = %self.spec.name, "redirected; follow_redirects is off");
+                return;
             }
             EsError::MaxRedirectLimitReached(_) => "too many redirects",
             other => {

@@ -24,6 +24,7 @@ pub struct Metered {
     connector: Connector,
     shared: Arc<Shared>,
     idle: Duration,
+    origin: Option<(Option<http::uri::Scheme>, Option<http::uri::Authority>)>,
 }
 
 impl Metered {
@@ -32,7 +33,20 @@ impl Metered {
             connector,
             shared,
             idle,
+            origin: None,
         }
+    }
+
+    /// Refuses requests to any other scheme and authority than `url`'s.
+    pub fn same_origin_as(mut self, url: &http::Uri) -> Metered {
+        self.origin = Some((url.scheme().cloned(), url.authority().cloned()));
+        self
+    }
+
+    fn foreign(&self, uri: &http::Uri) -> bool {
+        self.origin
+            .as_ref()
+            .is_some_and(|(s, a)| s.as_ref() != uri.scheme() || a.as_ref() != uri.authority())
     }
 }
 
@@ -56,6 +70,13 @@ impl Metered {
         self,
         req: http::Request<Option<Bytes>>,
     ) -> Result<http::Response<ByteStream>, TransportError> {
+        if self.foreign(req.uri()) {
+            self.shared
+                .protocol_error("redirect to another origin not followed");
+            return Err(TransportError::new(Failure(
+                "redirect to another origin not followed".into(),
+            )));
+        }
         let t0 = Instant::now();
         self.shared.on_attempt(t0);
         let mut conn = match self.connector.connect(req.uri()).await {
