@@ -39,6 +39,10 @@ pub struct TargetConfig {
     pub jitter: Duration,
     /// Per route name (`healthz`, `ready`, `config`, `flags`) overrides of `latency`.
     pub route_latency: HashMap<String, Duration>,
+    /// A scripted base latency for every JSON route: from each `(at, latency)`
+    /// on (time since server start), until the next entry; before the
+    /// first, `latency` / `route_latency` apply.
+    pub latency_schedule: Vec<(Duration, Duration)>,
     /// Share of JSON answers that are 503, spread evenly (deterministic).
     pub error_rate: f64,
     /// Required `Authorization: Bearer` value; `None` accepts anything.
@@ -67,6 +71,7 @@ impl Default for TargetConfig {
             latency: Duration::from_millis(2),
             jitter: Duration::from_millis(3),
             route_latency: HashMap::new(),
+            latency_schedule: Vec::new(),
             error_rate: 0.0,
             token: None,
             stall_at: None,
@@ -238,11 +243,8 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
     if !st.cfg.service_time.is_zero() {
         tokio::time::sleep(st.cfg.service_time).await;
     }
-    let base = st
-        .cfg
-        .route_latency
-        .get(route)
-        .copied()
+    let base = scheduled_latency(&st.cfg.latency_schedule, arrived - st.started)
+        .or_else(|| st.cfg.route_latency.get(route).copied())
         .unwrap_or(st.cfg.latency);
     let jitter = if st.cfg.jitter.is_zero() {
         Duration::ZERO
@@ -280,6 +282,15 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
         }
     };
     Ok(json(StatusCode::OK, body))
+}
+
+/// The latency of the last schedule entry that has begun at `t`.
+fn scheduled_latency(schedule: &[(Duration, Duration)], t: Duration) -> Option<Duration> {
+    schedule
+        .iter()
+        .filter(|(at, _)| *at <= t)
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, l)| *l)
 }
 
 /// Errors spread evenly: request n fails when floor((n+1)r) > floor(nr).
@@ -379,7 +390,18 @@ async fn feed(
 
 #[cfg(test)]
 mod tests {
-    use super::fails;
+    use super::{fails, scheduled_latency};
+    use std::time::Duration;
+
+    #[test]
+    fn the_latency_schedule_follows_the_latest_entry_begun() {
+        let ms = Duration::from_millis;
+        let s = [(ms(1000), ms(80)), (ms(0), ms(1)), (ms(1500), ms(2))];
+        assert_eq!(scheduled_latency(&s, ms(999)), Some(ms(1)));
+        assert_eq!(scheduled_latency(&s, ms(1200)), Some(ms(80)));
+        assert_eq!(scheduled_latency(&s, ms(9000)), Some(ms(2)));
+        assert_eq!(scheduled_latency(&[(ms(5), ms(1))], ms(1)), None);
+    }
 
     #[test]
     fn injected_errors_are_spread_evenly() {
