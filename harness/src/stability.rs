@@ -102,10 +102,13 @@ impl Windower {
     /// The run is over: judge a last partial window if it is long enough.
     pub fn finish(mut self, t_s: f64) -> WindowLog {
         let span = t_s - self.start_s;
-        let half = self.spec.window.as_secs_f64() / 2.0;
-        if self.intervals > 0 && span >= half {
+        let window = self.spec.window.as_secs_f64();
+        if span >= window * 0.95 {
+            // The run's end came just before the last tick: a whole window.
+            self.close(t_s, false);
+        } else if span >= window / 2.0 {
             self.close(t_s, true);
-        } else if self.intervals > 0 && span > 0.0005 {
+        } else if span > 0.0005 {
             self.log.notes.push(format!(
                 "the last {span:.1} s (less than half a window) count only in the whole-run verdict"
             ));

@@ -12,5 +12,6 @@ mod k8s;
 mod nchan_ids;
 mod rawserver;
 mod sse_reconnect;
+mod stability;
 mod timing;
 mod validation;
