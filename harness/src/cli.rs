@@ -55,6 +55,8 @@ pub enum Command {
     Verify(evidence::VerifyArgs),
     /// Combine agents' evidence folders into one run and judge it once.
     Merge(MergeArgs),
+    /// Step the arrival rate per route to saturation; fit and forecast.
+    Capacity(crate::capacity::cli::CapacityArgs),
 }
 
 #[derive(Args, Debug)]
@@ -386,6 +388,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Command::Report(a) => evidence::report_cmd(&a),
         Command::Compare(a) => evidence::compare_cmd(&a),
         Command::Verify(a) => evidence::verify_cmd(&a),
+        Command::Capacity(a) => crate::capacity::cli::run(a).await,
     }
 }
 

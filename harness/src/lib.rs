@@ -20,6 +20,7 @@
 //! - [`cli`], [`plan`], [`progress`]: what the user sees
 
 pub mod agent;
+pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod evidence;

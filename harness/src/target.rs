@@ -17,7 +17,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -50,7 +50,8 @@ pub struct TargetConfig {
     /// JSON answers due in [at, at+for) from server start are held until at+for.
     pub stall_at: Option<Duration>,
     pub stall_for: Duration,
-    /// A capacity of `workers / service_time`: each request holds a worker.
+    /// A capacity of `workers / service_time`: each request holds a worker
+    /// for `service_time`, first come first served.
     pub workers: Option<usize>,
     pub service_time: Duration,
     pub header_delay: Duration,
@@ -93,7 +94,10 @@ struct State {
     cfg: TargetConfig,
     started: Instant,
     requests: AtomicU64,
-    workers: Option<Semaphore>,
+    /// When each worker is next free. Booked in advance on the clock rather
+    /// than by sleeping per request, so timer lateness never lowers the
+    /// capacity below `workers / service_time`.
+    workers: Option<std::sync::Mutex<Vec<Instant>>>,
     served: Arc<Served>,
 }
 
@@ -145,7 +149,9 @@ async fn serve(
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(State {
-        workers: cfg.workers.map(Semaphore::new),
+        workers: cfg
+            .workers
+            .map(|n| std::sync::Mutex::new(vec![Instant::now(); n.max(1)])),
         cfg,
         started: Instant::now(),
         requests: AtomicU64::new(0),
@@ -236,12 +242,9 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
         }
     };
     let n = st.requests.fetch_add(1, Ordering::Relaxed);
-    let _permit = match &st.workers {
-        Some(s) => Some(s.acquire().await.expect("never closed")),
-        None => None,
-    };
-    if !st.cfg.service_time.is_zero() {
-        tokio::time::sleep(st.cfg.service_time).await;
+    let served = book_worker(&st, arrived);
+    if served > Instant::now() {
+        tokio::time::sleep_until(served.into()).await;
     }
     let base = scheduled_latency(&st.cfg.latency_schedule, arrived - st.started)
         .or_else(|| st.cfg.route_latency.get(route).copied())
@@ -282,6 +285,19 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
         }
     };
     Ok(json(StatusCode::OK, body))
+}
+
+/// When this request's service ends: on the earliest free worker when
+/// workers are limited, else `service_time` after arrival.
+fn book_worker(st: &State, arrived: Instant) -> Instant {
+    let Some(w) = &st.workers else {
+        return arrived + st.cfg.service_time;
+    };
+    let mut free = w.lock().expect("worker book");
+    let i = (0..free.len()).min_by_key(|i| free[*i]).expect("at least one worker");
+    let done = free[i].max(arrived) + st.cfg.service_time;
+    free[i] = done;
+    done
 }
 
 /// The latency of the last schedule entry that has begun at `t`.
