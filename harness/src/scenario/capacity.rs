@@ -11,9 +11,9 @@ pub mod defaults {
     pub const MAX: f64 = 100_000.0;
     /// Bisection stops when the bracket is this narrow, relative to its low end.
     pub const PRECISION: f64 = 0.05;
-    /// A step whose completed rate is below this share of the offered rate
-    /// could not reach it.
-    pub const REACH_MIN: f64 = 0.90;
+    /// A step reaches its offered rate when at least this share of its sends
+    /// went out without waiting for a busy connection.
+    pub const REACH_MIN: f64 = 0.95;
     pub const HEADROOM: f64 = 0.30;
 }
 

@@ -2,6 +2,7 @@
 //! against servers started in-process on loopback port 0.
 
 mod agents;
+mod capacity;
 mod cases;
 mod cases_json;
 mod ci_files;
