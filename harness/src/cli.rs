@@ -13,8 +13,8 @@ use crate::agent;
 use crate::engine::{self, RunOptions};
 use crate::evidence;
 use crate::report;
-use crate::scenario::units::{Dur, Percent};
 use crate::scenario::stability::StabilityAsk;
+use crate::scenario::units::{Dur, Percent};
 use crate::scenario::{self, Overrides, Scenario, Vars};
 use crate::schedule::Share;
 use crate::slo;
@@ -381,8 +381,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
                 print!("{}", crate::plan::render(&sc));
                 0
             }
-            Err(code) => code,
-        },
+        }
         Command::Serve(a) => serve(a).await,
         Command::Demo(a) => demo(a).await,
         Command::Report(a) => evidence::report_cmd(&a),

@@ -63,7 +63,11 @@ pub fn render(sc: &Scenario) -> String {
             "windows  {} each; warm-up {}; the last {} must pass in every window; flaps max {}; \
              abort after {}",
             fmt_duration(st.window),
-            fmt_duration(st.warmup()),
+            if st.warmup_windows == 0 {
+                "none".into()
+            } else {
+                fmt_duration(st.warmup())
+            },
             fmt_duration(st.observe()),
             st.flaps_max.map_or("not judged".into(), |m| m.to_string()),
             st.abort_after

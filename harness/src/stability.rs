@@ -157,7 +157,9 @@ impl Windower {
             slos,
         });
         self.probes.iter_mut().for_each(ProbeData::reset);
-        self.streams.iter_mut().for_each(|s| *s = StreamData::default());
+        self.streams
+            .iter_mut()
+            .for_each(|s| *s = StreamData::default());
         self.intervals = 0;
         self.start_s = t_s;
     }

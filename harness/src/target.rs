@@ -294,7 +294,9 @@ fn book_worker(st: &State, arrived: Instant) -> Instant {
         return arrived + st.cfg.service_time;
     };
     let mut free = w.lock().expect("worker book");
-    let i = (0..free.len()).min_by_key(|i| free[*i]).expect("at least one worker");
+    let i = (0..free.len())
+        .min_by_key(|i| free[*i])
+        .expect("at least one worker");
     let done = free[i].max(arrived) + st.cfg.service_time;
     free[i] = done;
     done

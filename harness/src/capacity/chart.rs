@@ -47,7 +47,9 @@ pub fn render(panels: &[Panel]) -> String {
 
 fn bounds(p: &Panel) -> (f64, f64, f64) {
     let pts = p.series.iter().flat_map(|s| s.points.iter());
-    let finite: Vec<&(f64, f64)> = pts.filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+    let finite: Vec<&(f64, f64)> = pts
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
     let xmax = finite.iter().map(|p| p.0).fold(0.0, f64::max);
     let ymax = finite
         .iter()
@@ -75,7 +77,11 @@ fn panel(p: &Panel, o: &mut String) {
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let sx = |x: f64| LEFT + (x - x0) / (x1 - x0) * pw;
     let sy = |y: f64| TOP + ph - (y / y1).min(1.05) * ph;
-    let _ = writeln!(o, "<text x=\"{LEFT}\" y=\"18\" font-size=\"13\">{}</text>", esc(&p.title));
+    let _ = writeln!(
+        o,
+        "<text x=\"{LEFT}\" y=\"18\" font-size=\"13\">{}</text>",
+        esc(&p.title)
+    );
     for i in 0..=4 {
         let (xv, yv) = (x0 + (x1 - x0) * i as f64 / 4.0, y1 * i as f64 / 4.0);
         let _ = writeln!(
@@ -133,7 +139,11 @@ fn panel(p: &Panel, o: &mut String) {
         }
         for xy in &pts {
             let (x, y) = xy.split_once(',').unwrap_or(("0", "0"));
-            let _ = write!(o, "<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{}\"/>", s.color);
+            let _ = write!(
+                o,
+                "<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{}\"/>",
+                s.color
+            );
         }
         let ly = TOP + 14.0 * i as f64;
         let _ = writeln!(
@@ -161,7 +171,9 @@ fn short(v: f64) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

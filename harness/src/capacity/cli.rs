@@ -93,7 +93,11 @@ pub async fn run(a: CapacityArgs) -> i32 {
             return crate::cli::EXIT_BAD_INPUT;
         }
     };
-    if let Some(r) = a.routes.iter().find(|r| !sc.probes.iter().any(|p| &p.name == *r)) {
+    if let Some(r) = a
+        .routes
+        .iter()
+        .find(|r| !sc.probes.iter().any(|p| &p.name == *r))
+    {
         eprintln!("error: --route {r:?}: the scenario has no probe of that name");
         return crate::cli::EXIT_BAD_INPUT;
     }

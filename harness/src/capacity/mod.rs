@@ -138,9 +138,11 @@ async fn run_step(
         ..Default::default()
     };
     let m = engine::run(&s, &opts).await?;
-    if let Some(why) = m.inconclusive.iter().find(|r| {
-        matches!(r, Inconclusive::Unreachable(_) | Inconclusive::Interrupted)
-    }) {
+    if let Some(why) = m
+        .inconclusive
+        .iter()
+        .find(|r| matches!(r, Inconclusive::Unreachable(_) | Inconclusive::Interrupted))
+    {
         anyhow::bail!("capacity search stopped at {rate:.1}/s: {why}");
     }
     let d = &m.probes[0];
@@ -206,7 +208,11 @@ fn next_rate(spec: &CapacitySpec, steps: &[Step]) -> Option<f64> {
         _ => {}
     }
     let good = |s: &&Step| s.outcome == StepOutcome::Pass;
-    let lo = steps.iter().filter(good).map(|s| s.offered_rps).fold(0.0, f64::max);
+    let lo = steps
+        .iter()
+        .filter(good)
+        .map(|s| s.offered_rps)
+        .fold(0.0, f64::max);
     let hi = steps
         .iter()
         .filter(|s| s.outcome != StepOutcome::Pass)
@@ -355,7 +361,11 @@ mod tests {
             concurrency: rate / 100.0,
             late_generator: 0,
             late_backpressure: 0,
-            outcome: if ok { StepOutcome::Pass } else { StepOutcome::Breach },
+            outcome: if ok {
+                StepOutcome::Pass
+            } else {
+                StepOutcome::Breach
+            },
             why: Vec::new(),
         }
     }
@@ -381,10 +391,17 @@ mod tests {
             steps.push(step(r, r <= capacity));
         }
         let rates: Vec<f64> = steps.iter().map(|s| s.offered_rps).collect();
-        assert_eq!(&rates[..5], &[100.0, 200.0, 400.0, 800.0, 600.0], "{rates:?}");
+        assert_eq!(
+            &rates[..5],
+            &[100.0, 200.0, 400.0, 800.0, 600.0],
+            "{rates:?}"
+        );
         let best = steps.iter().filter(|s| s.outcome == StepOutcome::Pass);
         let best = best.map(|s| s.offered_rps).fold(0.0, f64::max);
-        assert!(best <= capacity && best >= capacity / 1.05, "{best} {rates:?}");
+        assert!(
+            best <= capacity && best >= capacity / 1.05,
+            "{best} {rates:?}"
+        );
         assert_eq!(knee(&steps, 0.9), Some(best));
     }
 

@@ -93,7 +93,13 @@ pub fn write(dir: &Path, r: &CapacityReport, secrets: &Secrets) -> anyhow::Resul
 pub fn chart_file(route: &str) -> String {
     let clean: String = route
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("capacity-{clean}.svg")
 }
@@ -182,10 +188,8 @@ pub fn markdown(r: &CapacityReport) -> String {
         s.start_rps,
         match s.search {
             crate::scenario::capacity::Search::Linear => format!("+{:.1}/s ", s.step_rps),
-            crate::scenario::capacity::Search::Auto => format!(
-                "doubling then bisecting to {:.1} %, ",
-                s.precision * 100.0
-            ),
+            crate::scenario::capacity::Search::Auto =>
+                format!("doubling then bisecting to {:.1} %, ", s.precision * 100.0),
         },
         s.step_duration_s,
         s.max_rps,
@@ -215,7 +219,11 @@ fn answer(route: &RouteResult, o: &mut String) {
         );
         return;
     };
-    let at_least = if route.generator_limited { "at least " } else { "" };
+    let at_least = if route.generator_limited {
+        "at least "
+    } else {
+        ""
+    };
     let _ = write!(
         o,
         "- **{}**: one instance sustains {at_least}**{c:.0} requests/s** within its SLOs",
@@ -338,8 +346,18 @@ fn svg(route: &RouteResult) -> String {
             x_label: "offered rate (requests/s)",
             y_label: "ms",
             series: vec![
-                Series { name: "p95", color: "#1f77b4", points: line(|s| s.p95_ms), dots_only: false },
-                Series { name: "p99", color: "#ff7f0e", points: line(|s| s.p99_ms), dots_only: false },
+                Series {
+                    name: "p95",
+                    color: "#1f77b4",
+                    points: line(|s| s.p95_ms),
+                    dots_only: false,
+                },
+                Series {
+                    name: "p99",
+                    color: "#ff7f0e",
+                    points: line(|s| s.p99_ms),
+                    dots_only: false,
+                },
             ],
             marks: Vec::new(),
         },
@@ -403,13 +421,24 @@ fn usl_panel<'a>(route: &'a RouteResult, u: &super::usl::UslFit) -> Panel<'a> {
             Series {
                 name: "measured",
                 color: "#1f77b4",
-                points: pts.iter().map(|p| (p.concurrency, p.throughput_rps)).collect(),
+                points: pts
+                    .iter()
+                    .map(|p| (p.concurrency, p.throughput_rps))
+                    .collect(),
                 dots_only: true,
             },
-            Series { name: "USL fit", color: "#9467bd", points: curve, dots_only: false },
+            Series {
+                name: "USL fit",
+                color: "#9467bd",
+                points: curve,
+                dots_only: false,
+            },
         ],
         marks: if u.peak_throughput_rps.is_finite() {
-            vec![(format!("peak {:.0}/s", u.peak_throughput_rps), u.peak_throughput_rps)]
+            vec![(
+                format!("peak {:.0}/s", u.peak_throughput_rps),
+                u.peak_throughput_rps,
+            )]
         } else {
             Vec::new()
         },

@@ -237,11 +237,12 @@ fn solve(mut m: Vec<Vec<f64>>) -> Option<Vec<f64>> {
             return None;
         }
         m.swap(col, piv);
-        for r in 0..k {
+        let pivot_row = m[col].clone();
+        for (r, row) in m.iter_mut().enumerate() {
             if r != col {
-                let f = m[r][col] / m[col][col];
-                for c in col..=k {
-                    m[r][c] -= f * m[col][c];
+                let f = row[col] / pivot_row[col];
+                for (x, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                    *x -= f * p;
                 }
             }
         }
@@ -287,10 +288,7 @@ mod tests {
             })
             .collect();
         let f = fit(&pts).unwrap();
-        assert!(
-            (360.0..=440.0).contains(&f.peak_throughput_rps),
-            "{f:?}"
-        );
+        assert!((360.0..=440.0).contains(&f.peak_throughput_rps), "{f:?}");
     }
 
     #[test]

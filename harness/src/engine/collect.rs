@@ -192,9 +192,7 @@ impl State {
     fn tick(&mut self, now: Instant) -> bool {
         self.tick_data(now);
         let t_s = (now - self.start).as_secs_f64();
-        self.windower
-            .as_mut()
-            .is_some_and(|w| w.end_interval(t_s))
+        self.windower.as_mut().is_some_and(|w| w.end_interval(t_s))
     }
 
     fn tick_data(&mut self, now: Instant) {

@@ -626,8 +626,7 @@ fn resolve(
         capacity,
     };
     if let Some(ask) = stability {
-        sc.set_stability(&ask)
-            .expect("validated by stability_ask");
+        sc.set_stability(&ask).expect("validated by stability_ask");
     }
     Ok(sc)
 }
@@ -680,8 +679,7 @@ fn capacity_ask(
         target_rate: r.target_rate.map(|v| v.0),
         headroom: r.headroom.map(|v| v.0),
     };
-    ask.resolve()
-        .map_err(|e| ctx.err(span, "capacity", e))?;
+    ask.resolve().map_err(|e| ctx.err(span, "capacity", e))?;
     Ok(ask)
 }
 

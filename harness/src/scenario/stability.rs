@@ -39,7 +39,10 @@ impl StabilityAsk {
             return Err(("stability.window", "window must be longer than zero".into()));
         }
         if self.observe.is_some_and(|w| w.is_zero()) {
-            return Err(("stability.observe", "observe must be longer than zero".into()));
+            return Err((
+                "stability.observe",
+                "observe must be longer than zero".into(),
+            ));
         }
         if self.abort_after == Some(0) {
             return Err((
@@ -92,7 +95,9 @@ impl StabilitySpec {
         if window < *interval {
             *interval = window;
         }
-        let per = (window.as_secs_f64() / interval.as_secs_f64()).round().max(1.0) as u32;
+        let per = (window.as_secs_f64() / interval.as_secs_f64())
+            .round()
+            .max(1.0) as u32;
         let window = *interval * per;
         let mut warmup = ask.warmup.unwrap_or_default();
         if warmup + window > run && !warmup.is_zero() {
@@ -168,7 +173,10 @@ mod tests {
     fn a_short_run_clamps_window_observe_and_warmup_and_says_so() {
         let mut iv = secs(1.0);
         let s = StabilitySpec::resolve(&ask(1800.0, 60.0, 60.0), secs(30.0), &mut iv);
-        assert_eq!((s.window, s.warmup_windows, s.observe_windows), (secs(30.0), 0, 1));
+        assert_eq!(
+            (s.window, s.warmup_windows, s.observe_windows),
+            (secs(30.0), 0, 1)
+        );
         assert_eq!(s.notes.len(), 2, "{:?}", s.notes);
         let s = StabilitySpec::resolve(&ask(1800.0, 10.0, 10.0), secs(60.0), &mut iv);
         assert_eq!((s.warmup_windows, s.observe_windows), (1, 5));
@@ -179,9 +187,15 @@ mod tests {
     fn a_window_below_the_interval_lowers_the_interval() {
         let mut iv = secs(1.0);
         let s = StabilitySpec::resolve(&ask(2.0, 0.5, 0.0), secs(3.0), &mut iv);
-        assert_eq!((iv, s.intervals_per_window, s.observe_windows), (secs(0.5), 1, 4));
-        assert!(StabilityAsk { abort_after: Some(0), ..Default::default() }
-            .validate()
-            .is_err());
+        assert_eq!(
+            (iv, s.intervals_per_window, s.observe_windows),
+            (secs(0.5), 1, 4)
+        );
+        assert!(StabilityAsk {
+            abort_after: Some(0),
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
     }
 }

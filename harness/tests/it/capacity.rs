@@ -46,14 +46,28 @@ async fn the_search_finds_a_known_capacity_within_ten_percent() {
     })
     .await;
     let sc = scenario(ROUTE, &t.base_url());
-    let spec = sc.capacity.merged(&CapacityAsk::default()).resolve().unwrap();
+    let spec = sc
+        .capacity
+        .merged(&CapacityAsk::default())
+        .resolve()
+        .unwrap();
     let routes = capacity::search(&sc, &spec, &[], true).await.unwrap();
     t.stop();
     let r = &routes[0];
-    let table: Vec<String> = r.steps.iter().map(|s| capacity::report::step_line("read", s)).collect();
+    let table: Vec<String> = r
+        .steps
+        .iter()
+        .map(|s| capacity::report::step_line("read", s))
+        .collect();
     let found = r.sustainable_rps.unwrap_or_else(|| panic!("{table:#?}"));
-    eprintln!("capacity found {found:.1}/s vs known {KNOWN_RPS}/s\n{}", table.join("\n"));
-    assert!((found - KNOWN_RPS).abs() <= 0.10 * KNOWN_RPS, "found {found}: {table:#?}");
+    eprintln!(
+        "capacity found {found:.1}/s vs known {KNOWN_RPS}/s\n{}",
+        table.join("\n")
+    );
+    assert!(
+        (found - KNOWN_RPS).abs() <= 0.10 * KNOWN_RPS,
+        "found {found}: {table:#?}"
+    );
     assert!(!r.generator_limited, "{table:#?}");
     // Above capacity the target completes about 200/s however much is offered.
     let over: Vec<f64> = r
@@ -62,7 +76,13 @@ async fn the_search_finds_a_known_capacity_within_ten_percent() {
         .filter(|s| s.offered_rps >= 1.2 * KNOWN_RPS)
         .map(|s| s.achieved_rps)
         .collect();
-    assert!(!over.is_empty() && over.iter().all(|x| (0.85 * KNOWN_RPS..=1.1 * KNOWN_RPS).contains(x)), "{over:?}");
+    assert!(
+        !over.is_empty()
+            && over
+                .iter()
+                .all(|x| (0.85 * KNOWN_RPS..=1.1 * KNOWN_RPS).contains(x)),
+        "{over:?}"
+    );
     assert!(r.steps.iter().any(|s| s.outcome != StepOutcome::Pass));
     // The forecast: 500/s at 30 % headroom on ~200/s each (140/s planned) is
     // 4 (3.6 rounded up), and 5 to lose one; right for any rate in 179..238/s.
@@ -70,8 +90,14 @@ async fn the_search_finds_a_known_capacity_within_ten_percent() {
     assert_eq!((f.instances, f.instances_safe), (4, 5), "{f:?}");
     let u = r.usl.as_ref().expect("USL fit");
     eprintln!("USL fit {u:?}");
-    assert!((KNOWN_RPS * 0.85..=KNOWN_RPS * 1.1).contains(&u.measured_max_rps), "{u:?}");
-    assert!((KNOWN_RPS * 0.85..=KNOWN_RPS * 1.3).contains(&u.peak_throughput_rps), "{u:?}");
+    assert!(
+        (KNOWN_RPS * 0.85..=KNOWN_RPS * 1.1).contains(&u.measured_max_rps),
+        "{u:?}"
+    );
+    assert!(
+        (KNOWN_RPS * 0.85..=KNOWN_RPS * 1.3).contains(&u.peak_throughput_rps),
+        "{u:?}"
+    );
     let built = capacity::cli::build(&sc, spec, routes, std::time::SystemTime::now());
     let md = capacity::report::markdown(&built);
     assert!(md.contains("run **4 instances**, or **5**"), "{md}");
@@ -86,7 +112,12 @@ async fn the_search_finds_a_known_capacity_within_ten_percent() {
 #[test]
 fn an_unknown_route_is_bad_input_and_nothing_is_sent() {
     let out = std::process::Command::new(bin())
-        .args(["capacity", "../scenarios/capacity-forecast.toml", "--route", "nope"])
+        .args([
+            "capacity",
+            "../scenarios/capacity-forecast.toml",
+            "--route",
+            "nope",
+        ])
         .args(["-e", "BASE_URL=http://127.0.0.1:9/api"])
         .output()
         .unwrap();

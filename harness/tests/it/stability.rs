@@ -62,14 +62,21 @@ async fn one_bad_window_is_one_flap_while_the_whole_run_passes() {
         .map(|w| w.index)
         .collect();
     assert_eq!(failed, vec![2], "{}", st.strip());
-    assert_eq!(st.windows[2].breaches, vec!["read.latency_p95_ms".to_string()]);
+    assert_eq!(
+        st.windows[2].breaches,
+        vec!["read.latency_p95_ms".to_string()]
+    );
     let p95 = st.windows[2].slos[0].value.expect("a value");
     assert!((100.0..200.0).contains(&p95), "window p95 {p95}");
     assert_eq!((st.flaps, st.failed_in_observe), (1, 1));
     assert_eq!(st.verdict, Verdict::Fail);
     assert_eq!(out.slo("stability", "flaps").verdict, Verdict::Fail);
     assert_eq!(out.summary.run.exit_code, 1);
-    assert!(st.notes.iter().any(|n| n.contains("observe 30m")), "{:?}", st.notes);
+    assert!(
+        st.notes.iter().any(|n| n.contains("observe 30m")),
+        "{:?}",
+        st.notes
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,12 +90,19 @@ async fn a_breach_held_for_n_windows_stops_the_run_with_exit_1() {
     t.stop();
     let st = out.summary.stability.as_ref().expect("windows judged");
     let why = st.aborted.as_deref().expect("aborted");
-    assert!(why.contains("read.latency_p95_ms failed 2 windows"), "{why}");
+    assert!(
+        why.contains("read.latency_p95_ms failed 2 windows"),
+        "{why}"
+    );
     // Windows 2 and 3 fail: the stop comes at 2.0 s, not at 20 s.
     let secs = out.measured.elapsed.as_secs_f64();
     assert!((1.9..3.0).contains(&secs), "stopped after {secs} s");
     assert_eq!(st.strip().get(..4), Some("++xx"), "{}", st.strip());
-    assert_eq!(out.summary.run.exit_code, 1, "{:?}", out.summary.run.reasons);
+    assert_eq!(
+        out.summary.run.exit_code, 1,
+        "{:?}",
+        out.summary.run.reasons
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,16 +113,27 @@ async fn steady_windows_pass_and_reports_carry_the_timeline() {
     let out = run(&sc).await;
     t.stop();
     let st = out.summary.stability.as_ref().expect("windows judged");
-    assert_eq!((st.verdict, st.flaps, st.observed), (Verdict::Pass, 0, 4), "{}", st.strip());
+    assert_eq!(
+        (st.verdict, st.flaps, st.observed),
+        (Verdict::Pass, 0, 4),
+        "{}",
+        st.strip()
+    );
     assert_eq!(out.summary.run.exit_code, 0);
     let dir = tempfile::tempdir().unwrap();
     let d = out.write(&sc, dir.path());
     let md = std::fs::read_to_string(d.join("report.md")).unwrap();
-    assert!(md.contains("## Stability (windows)") && md.contains("`++++"), "{md}");
+    assert!(
+        md.contains("## Stability (windows)") && md.contains("`++++"),
+        "{md}"
+    );
     let csv = std::fs::read_to_string(d.join("metrics.csv")).unwrap();
     let rows = csv.lines().filter(|l| l.starts_with("window,")).count();
     assert!(rows >= 8, "{rows} window rows");
     let json = std::fs::read_to_string(d.join("summary.json")).unwrap();
     let back: slogate::report::Summary = serde_json::from_str(&json).unwrap();
-    assert_eq!(back.stability.as_ref().map(|s| s.windows.len()), Some(st.windows.len()));
+    assert_eq!(
+        back.stability.as_ref().map(|s| s.windows.len()),
+        Some(st.windows.len())
+    );
 }
