@@ -177,7 +177,7 @@ mod tests {
             (s.window, s.warmup_windows, s.observe_windows),
             (secs(30.0), 0, 1)
         );
-        assert_eq!(s.notes.len(), 2, "{:?}", s.notes);
+        assert_eq!(s.notes.len(), 3, "{:?}", s.notes);
         let s = StabilitySpec::resolve(&ask(1800.0, 10.0, 10.0), secs(60.0), &mut iv);
         assert_eq!((s.warmup_windows, s.observe_windows), (1, 5));
         assert_eq!(s.notes.len(), 1);
