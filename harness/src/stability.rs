@@ -280,6 +280,9 @@ impl StabilityReport {
     /// The stability verdict as SLO rows beside the whole-run ones, so the
     /// exit code, the tables and the CI test view all carry it.
     pub fn slo_results(&self) -> Vec<SloResult> {
+        // A count with a maximum of zero; the scenario has no metric of its
+        // own for it (it is not a threshold a user sets), so the row is
+        // built on the count metric and named here.
         let failed = SloSpec {
             metric: Metric::Flaps,
             bound: Bound::Max,

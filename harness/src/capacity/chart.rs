@@ -12,6 +12,17 @@ pub struct Series<'a> {
     pub dots_only: bool,
 }
 
+impl<'a> Series<'a> {
+    pub fn line(name: &'a str, color: &'a str, points: Vec<(f64, f64)>) -> Series<'a> {
+        Series {
+            name,
+            color,
+            points,
+            dots_only: false,
+        }
+    }
+}
+
 pub struct Panel<'a> {
     pub title: String,
     pub x_label: &'a str,

@@ -324,8 +324,9 @@ fn stopped(spec: &CapacitySpec, steps: &[Step]) -> String {
     let first_bad = steps.iter().find(|s| s.outcome != StepOutcome::Pass);
     match (last.outcome.clone(), first_bad) {
         (StepOutcome::GeneratorLimited, _) => format!(
-            "the generator fell behind its own schedule at {:.1}/s: the target's limit is \
-             above the sustainable rate found, not measured",
+            "the generator fell behind its own schedule at {:.1}/s (sends late with a \
+             connection free): the target's limit is above the highest passing rate, \
+             not measured; run the generator on a quieter or larger machine",
             last.offered_rps
         ),
         (_, None) => format!(

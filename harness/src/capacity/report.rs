@@ -1,6 +1,7 @@
 //! The capacity evidence folder: `capacity.json` (versioned), `capacity.csv`
 //! (one row per route and step), `capacity.md` (the page a release manager
-//! reads, with the forecast in plain words) and one SVG chart per route.
+//! reads, with the forecast in plain words), one SVG chart per route and
+//! `manifest.json` with the sha256 of each.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -87,6 +88,38 @@ pub fn write(dir: &Path, r: &CapacityReport, secrets: &Secrets) -> anyhow::Resul
     for route in &r.routes {
         put(&chart_file(&route.name), svg(route))?;
     }
+    manifest(dir, r)
+}
+
+/// `manifest.json`, as for a run: who wrote the folder, sha256 of each file.
+fn manifest(dir: &Path, r: &CapacityReport) -> anyhow::Result<()> {
+    use crate::report::manifest::{sha256_file, Manifest, SCHEMA as MANIFEST};
+    let mut files = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name != "manifest.json" && e.file_type()?.is_file() {
+            files.insert(name, sha256_file(&e.path())?);
+        }
+    }
+    let started = humantime::parse_rfc3339(&r.started_utc)?;
+    let m = Manifest {
+        schema: MANIFEST.into(),
+        tool: "slogate".into(),
+        tool_version: r.tool_version.clone(),
+        run_id: r.id.clone(),
+        scenario: r.scenario.clone(),
+        scenario_sha256: r.scenario_sha256.clone(),
+        started_utc: r.started_utc.clone(),
+        ended_utc: r.ended_utc.clone(),
+        retain_until_utc: crate::report::summary::utc(started + crate::report::RETAIN),
+        complete: r.exit_code != 3,
+        files,
+    };
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_string_pretty(&m)? + "\n",
+    )?;
     Ok(())
 }
 
@@ -210,6 +243,14 @@ pub fn markdown(r: &CapacityReport) -> String {
 
 fn answer(route: &RouteResult, o: &mut String) {
     let Some(c) = route.sustainable_rps else {
+        if route.generator_limited {
+            let _ = writeln!(
+                o,
+                "- **{}**: nothing measured: {}.",
+                route.name, route.stopped
+            );
+            return;
+        }
         let _ = writeln!(
             o,
             "- **{}**: no sustainable rate: the first step ({:.1}/s) already broke an SLO. \
@@ -336,63 +377,47 @@ fn svg(route: &RouteResult) -> String {
             .filter_map(|s| f(s).map(|v| (s.offered_rps, v)))
             .collect()
     };
-    let mut marks = Vec::new();
-    if let Some(c) = route.sustainable_rps {
-        marks.push((format!("sustainable {c:.0}/s"), c));
-    }
+    let marks = route
+        .sustainable_rps
+        .map(|c| (format!("sustainable {c:.0}/s"), c))
+        .into_iter()
+        .collect();
+    let by = |what: &str, y_label, series, marks| Panel {
+        title: format!("{}: {what} by offered rate", route.name),
+        x_label: "offered rate (requests/s)",
+        y_label,
+        series,
+        marks,
+    };
     let mut panels = vec![
-        Panel {
-            title: format!("{}: latency by offered rate", route.name),
-            x_label: "offered rate (requests/s)",
-            y_label: "ms",
-            series: vec![
-                Series {
-                    name: "p95",
-                    color: "#1f77b4",
-                    points: line(|s| s.p95_ms),
-                    dots_only: false,
-                },
-                Series {
-                    name: "p99",
-                    color: "#ff7f0e",
-                    points: line(|s| s.p99_ms),
-                    dots_only: false,
-                },
+        by(
+            "latency",
+            "ms",
+            vec![
+                Series::line("p95", "#1f77b4", line(|s| s.p95_ms)),
+                Series::line("p99", "#ff7f0e", line(|s| s.p99_ms)),
             ],
-            marks: Vec::new(),
-        },
-        Panel {
-            title: format!("{}: completed vs offered rate", route.name),
-            x_label: "offered rate (requests/s)",
-            y_label: "completed requests/s",
-            series: vec![
-                Series {
-                    name: "completed",
-                    color: "#2ca02c",
-                    points: line(|s| Some(s.achieved_rps)),
-                    dots_only: false,
-                },
-                Series {
-                    name: "offered",
-                    color: "#999",
-                    points: line(|s| Some(s.offered_rps)),
-                    dots_only: false,
-                },
+            Vec::new(),
+        ),
+        by(
+            "completed rate",
+            "requests/s",
+            vec![
+                Series::line("completed", "#2ca02c", line(|s| Some(s.achieved_rps))),
+                Series::line("offered", "#999", line(|s| Some(s.offered_rps))),
             ],
             marks,
-        },
-        Panel {
-            title: format!("{}: error rate by offered rate", route.name),
-            x_label: "offered rate (requests/s)",
-            y_label: "error rate (%)",
-            series: vec![Series {
-                name: "errors",
-                color: "#d62728",
-                points: line(|s| s.error_rate.map(|e| e * 100.0)),
-                dots_only: false,
-            }],
-            marks: Vec::new(),
-        },
+        ),
+        by(
+            "error rate",
+            "error rate (%)",
+            vec![Series::line(
+                "errors",
+                "#d62728",
+                line(|s| s.error_rate.map(|e| e * 100.0)),
+            )],
+            Vec::new(),
+        ),
     ];
     if let Some(u) = &route.usl {
         panels.push(usl_panel(route, u));
@@ -427,12 +452,7 @@ fn usl_panel<'a>(route: &'a RouteResult, u: &super::usl::UslFit) -> Panel<'a> {
                     .collect(),
                 dots_only: true,
             },
-            Series {
-                name: "USL fit",
-                color: "#9467bd",
-                points: curve,
-                dots_only: false,
-            },
+            Series::line("USL fit", "#9467bd", curve),
         ],
         marks: if u.peak_throughput_rps.is_finite() {
             vec![(

@@ -107,6 +107,8 @@ async fn the_search_finds_a_known_capacity_within_ten_percent() {
     assert_eq!(csv.lines().count(), built.routes[0].steps.len() + 1);
     let svg = std::fs::read_to_string(dir.path().join("capacity-read.svg")).unwrap();
     assert!(svg.contains("<polyline") && svg.contains("USL fit"));
+    let manifest = std::fs::read_to_string(dir.path().join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"capacity.csv\"") && manifest.contains("capacity-read.svg"));
 }
 
 #[test]
