@@ -22,7 +22,7 @@ late_threshold = "50ms"
 [capacity]
 mode = "auto"
 start = "150/s"
-step_duration = "1s"
+step_duration = "1500ms"
 max = "2000/s"
 precision = "5%"
 reach_min = "95%"
