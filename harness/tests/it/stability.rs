@@ -137,3 +137,34 @@ async fn steady_windows_pass_and_reports_carry_the_timeline() {
         Some(st.windows.len())
     );
 }
+
+#[test]
+fn bad_stability_settings_are_bad_input_with_file_line_and_field() {
+    let toml = WINDOWED.replace("flaps_max = 0", "abort_after = 0");
+    let v = slogate::scenario::Vars {
+        cli: [("BASE_URL".to_string(), "http://127.0.0.1:9/api".to_string())].into(),
+    };
+    let e = slogate::scenario::parse("s.toml", &toml, &v, &Default::default()).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("s.toml:8:1: field `stability.abort_after`"),
+        "{msg}"
+    );
+    let out = std::process::Command::new(crate::common::bin())
+        .args([
+            "check",
+            "../scenarios/step8-validation.toml",
+            "--window",
+            "0s",
+        ])
+        .args([
+            "-e",
+            "BASE_URL=http://127.0.0.1:9/api",
+            "-e",
+            "TOKEN=t0ken-x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("window must be longer than zero"));
+}
