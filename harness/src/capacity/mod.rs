@@ -79,7 +79,8 @@ pub struct RouteResult {
     /// The highest offered rate whose step met every SLO.
     pub sustainable_rps: Option<f64>,
     /// The highest rate before p95 bent upwards (over twice the lowest
-    /// step's p95) or the rate stopped being reached.
+    /// step's p95) or the completed rate fell below `reach_min` of the
+    /// offered; `None` when no step bent.
     pub knee_rps: Option<f64>,
     /// Why the search stopped, in words.
     pub stopped: String,
@@ -252,8 +253,13 @@ async fn search_route(
         .map(|s| s.offered_rps)
         .reduce(f64::max);
     let fit = usl::fit(&usl_points(&steps));
-    let forecast = match (spec.target_rate_rps, sustainable) {
-        (Some(t), Some(c)) => Some(forecast(t, c, spec.headroom)),
+    let generator_limited = steps
+        .last()
+        .is_some_and(|s| s.outcome == StepOutcome::GeneratorLimited);
+    // A search that ended on the generator found a floor, not the limit:
+    // an instance count from it would be an over-estimate, so none is given.
+    let forecast = match (spec.target_rate_rps, sustainable, generator_limited) {
+        (Some(t), Some(c), false) => Some(forecast(t, c, spec.headroom)),
         _ => None,
     };
     Ok(RouteResult {
@@ -262,9 +268,7 @@ async fn search_route(
         path: p.path.clone(),
         knee_rps: knee(&steps, spec.reach_min),
         stopped: stopped(spec, &steps),
-        generator_limited: steps
-            .last()
-            .is_some_and(|s| s.outcome == StepOutcome::GeneratorLimited),
+        generator_limited,
         sustainable_rps: sustainable,
         steps,
         usl: fit,
@@ -298,7 +302,8 @@ pub fn forecast(target: f64, sustainable: f64, headroom: f64) -> Forecast {
 }
 
 /// The highest rate, in ascending order of rate, before p95 exceeds twice
-/// the lowest step's p95 or the offered rate is no longer reached.
+/// the lowest step's p95 or the completed rate falls below `reach_min` of
+/// the offered rate.
 pub fn knee(steps: &[Step], reach_min: f64) -> Option<f64> {
     let mut sorted: Vec<&Step> = steps
         .iter()
@@ -310,11 +315,12 @@ pub fn knee(steps: &[Step], reach_min: f64) -> Option<f64> {
     for s in sorted {
         let bent = s.p95_ms.is_none_or(|p| p > 2.0 * base);
         if bent || s.achieved_rps < s.offered_rps * reach_min {
-            break;
+            return knee;
         }
         knee = Some(s.offered_rps);
     }
-    knee
+    // Nothing bent within the rates tried: the knee lies above them.
+    None
 }
 
 fn stopped(spec: &CapacitySpec, steps: &[Step]) -> String {

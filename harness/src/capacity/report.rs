@@ -287,6 +287,12 @@ fn answer(route: &RouteResult, o: &mut String) {
         );
     }
     o.push('.');
+    if route.generator_limited {
+        o.push_str(
+            " The generator fell behind before the target did, so this is a floor, not the \
+             limit: no instance count is given.",
+        );
+    }
     if let Some(f) = &route.forecast {
         let _ = write!(
             o,
