@@ -184,10 +184,10 @@ const METHOD: &str = "\
 **How this was measured.** Each route was loaded on its own at a constant arrival rate per step \
 (open model: requests start on schedule whatever the target does, and latency counts from the \
 scheduled start). Each step was judged on its own histograms, not on the run so far. A step \
-passes when every SLO of the route (and the run-wide 5xx and availability SLOs) holds and no \
-more than the set share of sends had to wait for a connection the target still held (the rate \
-could not be offered). The completed rate shown is requests over the step's whole span, \
-including its start-up and drain, so on short steps it reads a little under the offered rate. When the load generator itself fell \
+passes when every SLO of the route (and the run-wide 5xx and availability SLOs) holds, no more \
+than the set share of sends had to wait for a connection the target still held, and the target \
+completed at least that share of the offered rate. The completed rate is requests over the \
+step's whole span, start-up and drain included, so on short steps it reads a little low. When the load generator itself fell \
 behind its schedule, the search stopped without blaming the target.
 
 **How the forecast is made.** Concurrency at each step comes from Little's law (completed rate \
@@ -212,7 +212,7 @@ pub fn markdown(r: &CapacityReport) -> String {
         o,
         "Run `{}` against `{}`, {} to {} UTC. Search: {:?}, start {:.1}/s, {}steps of {:.1} s, \
          max {:.1}/s; a step is not sustainable when over {:.0} % of its sends wait for a busy \
-         connection.\n",
+         connection or it completes under {:.0} % of its offered rate.\n",
         r.id,
         r.base_url,
         r.started_utc,
@@ -226,7 +226,8 @@ pub fn markdown(r: &CapacityReport) -> String {
         },
         s.step_duration_s,
         s.max_rps,
-        (1.0 - s.reach_min) * 100.0
+        (1.0 - s.reach_min) * 100.0,
+        s.reach_min * 100.0
     );
     o.push_str("## Answer\n\n");
     for route in &r.routes {

@@ -12,7 +12,8 @@ pub mod defaults {
     /// Bisection stops when the bracket is this narrow, relative to its low end.
     pub const PRECISION: f64 = 0.05;
     /// A step reaches its offered rate when at least this share of its sends
-    /// went out without waiting for a busy connection.
+    /// went out without waiting for a busy connection and the target
+    /// completed at least this share of the offered rate.
     pub const REACH_MIN: f64 = 0.95;
     pub const HEADROOM: f64 = 0.30;
 }

@@ -25,7 +25,8 @@ start = "150/s"
 step_duration = "1500ms"
 max = "2000/s"
 precision = "5%"
-reach_min = "95%"
+# 1.5 s steps in a debug build lose a few % to start-up and drain.
+reach_min = "90%"
 target_rate = "500/s"
 [[probe]]
 name = "read"
