@@ -371,15 +371,13 @@ pub async fn dispatch(cli: Cli) -> i32 {
             run_gated(&sc, &a.out, &opts, gate.as_ref(), a.gate.retain).await
         }
         Command::Merge(a) => merge(a),
-        Command::Check(a) => match load_windowed(
-            &a.scenario,
-            &vars(&a.vars),
-            a.duration,
-            &a.stability,
-        ) {
-            Ok(sc) => {
-                print!("{}", crate::plan::render(&sc));
-                0
+        Command::Check(a) => {
+            match load_windowed(&a.scenario, &vars(&a.vars), a.duration, &a.stability) {
+                Ok(sc) => {
+                    print!("{}", crate::plan::render(&sc));
+                    0
+                }
+                Err(code) => code,
             }
         }
         Command::Serve(a) => serve(a).await,

@@ -112,7 +112,9 @@ fn manifest(dir: &Path, r: &CapacityReport) -> anyhow::Result<()> {
         scenario_sha256: r.scenario_sha256.clone(),
         started_utc: r.started_utc.clone(),
         ended_utc: r.ended_utc.clone(),
-        retain_until_utc: crate::report::summary::utc(started + crate::report::RETAIN),
+        retain_until_utc: crate::report::summary::utc(
+            started + std::time::Duration::from_secs(crate::report::RETAIN_DAYS * 24 * 3600),
+        ),
         complete: r.exit_code != 3,
         files,
     };
