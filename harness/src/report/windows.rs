@@ -1,11 +1,18 @@
 //! The stability section of the evidence: the window timeline in
-//! `report.md` and one `metrics.csv` row per window and SLO.
+//! `report.md` and `report.html` (a verdict strip and a chart of each SLO's
+//! share of its threshold per window), and one `metrics.csv` row per window
+//! and SLO.
 
 use std::fmt::Write;
 
+use quick_xml::escape::escape;
+
 use super::csv::Row;
 use super::summary::Summary;
+use super::svg::{self, Axis, Chart, RefLine, Scale, Series, PALETTE};
 use crate::scenario::units::fmt_duration;
+use crate::scenario::Bound;
+use crate::slo::Verdict;
 use crate::stability::StabilityReport;
 
 fn dur(s: f64) -> String {
@@ -140,4 +147,139 @@ pub fn terminal(s: &Summary) -> String {
         line.push_str(&format!("note: {n}\n"));
     }
     line
+}
+
+/// `<section>` for `report.html`; nothing when the run judged no windows.
+pub fn html(s: &Summary, o: &mut String) {
+    let Some(st) = &s.stability else {
+        return;
+    };
+    let class = match st.verdict {
+        Verdict::Pass => "pass",
+        _ => "fail",
+    };
+    let _ = write!(
+        o,
+        "<section><h2>Stability (windows) <span class=\"tag {class}\">{}</span></h2>\
+         <p class=\"note\">Every SLO judged per {} window as well as over the whole run; \
+         the last {} ({} windows) must pass in every window: {} failed. Flaps: {}{}.</p>",
+        st.verdict.label(),
+        dur(st.window_s),
+        dur(st.observe_s),
+        st.observed,
+        st.failed_in_observe,
+        st.flaps,
+        st.flaps_max
+            .map_or(String::new(), |m| format!(" (allowed {m})"))
+    );
+    for n in st.notes.iter().chain(&st.aborted) {
+        let _ = write!(o, "<p class=\"note\">{}</p>", escape(n.as_str()));
+    }
+    o.push_str("<p>");
+    for w in &st.windows {
+        let class = match (w.warmup, w.verdict) {
+            (true, _) => "unchanged",
+            (_, Verdict::Pass) => "pass",
+            (_, Verdict::Fail) => "fail",
+            _ => "inconclusive",
+        };
+        let title = format!(
+            "window {}: {:.1}-{:.1} s, {}{}",
+            w.index,
+            w.start_s,
+            w.end_s,
+            w.verdict.label(),
+            if w.breaches.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", w.breaches.join(", "))
+            }
+        );
+        let _ = write!(
+            o,
+            "<span class=\"tag {class}\" title=\"{}\">{}</span> ",
+            escape(title.as_str()),
+            w.index
+        );
+    }
+    let _ = write!(
+        o,
+        "</p><p class=\"note\">Grey: warm-up, not judged. Hover a window for its span and \
+         breaches.</p><figure>{}</figure></section>",
+        budget_chart(s, st)
+    );
+}
+
+/// How much of its threshold an SLO used in a window, in %: 100 is the
+/// threshold. A minimum (availability, say) uses its shortfall budget.
+fn budget_pct(value: f64, threshold: f64, bound: Bound) -> Option<f64> {
+    let used = match bound {
+        Bound::Max if threshold > 0.0 => value / threshold,
+        Bound::Max => return None,
+        Bound::Min if threshold < 1.0 && value <= 1.0 => (1.0 - value) / (1.0 - threshold),
+        Bound::Min if value > 0.0 => threshold / value,
+        Bound::Min => return None,
+    };
+    Some(used * 100.0)
+}
+
+fn budget_chart(s: &Summary, st: &StabilityReport) -> String {
+    let mut series: Vec<Series> = Vec::new();
+    let mut top: f64 = 120.0;
+    for r in s.slos.iter().filter(|r| r.kind != "stability") {
+        let points: Vec<(f64, f64)> = st
+            .windows
+            .iter()
+            .filter_map(|w| {
+                let v = w
+                    .slos
+                    .iter()
+                    .find(|x| x.scope == r.scope && x.metric == r.metric)?
+                    .value?;
+                Some((w.end_s, budget_pct(v, r.threshold, r.bound)?.min(400.0)))
+            })
+            .collect();
+        top = points.iter().map(|p| p.1).fold(top, f64::max);
+        series.push(Series {
+            label: format!("{} {}", r.scope, r.metric),
+            color: PALETTE[series.len() % PALETTE.len()],
+            points,
+        });
+    }
+    let end = st.windows.last().map_or(1.0, |w| w.end_s);
+    let axis = |title: &str, max: f64, unit: &'static str| Axis {
+        title: title.into(),
+        scale: Scale::Linear { min: 0.0, max },
+        ticks: svg::linear_ticks(0.0, max, 5)
+            .into_iter()
+            .map(|v| (v, format!("{v}{unit}")))
+            .collect(),
+    };
+    let mut c = Chart::new(
+        "Share of each SLO threshold used, per window",
+        axis("seconds since start (window end)", end, ""),
+        axis("% of threshold (capped at 400)", top * 1.05, "%"),
+    );
+    c.lines.push(RefLine {
+        vertical: false,
+        at: 100.0,
+        label: "threshold".into(),
+        color: "#D55E00",
+    });
+    c.series = series;
+    svg::render(&c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_is_the_share_of_the_threshold_used() {
+        assert_eq!(budget_pct(150.0, 300.0, Bound::Max), Some(50.0));
+        // Availability 99.8 % against 99.9 %: twice the allowed shortfall.
+        let a = budget_pct(0.998, 0.999, Bound::Min).unwrap();
+        assert!((a - 200.0).abs() < 1e-6, "{a}");
+        assert_eq!(budget_pct(1.0, 0.0, Bound::Max), None);
+    }
 }
