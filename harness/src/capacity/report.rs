@@ -189,8 +189,9 @@ scheduled start). Each step was judged on its own histograms, not on the run so 
 passes when every SLO of the route (and the run-wide 5xx and availability SLOs) holds, no more \
 than the set share of sends had to wait for a connection the target still held, and the target \
 completed at least that share of the offered rate. The completed rate is requests over the \
-step's whole span, start-up and drain included, so on short steps it reads a little low. When the load generator itself fell \
-behind its schedule, the search stopped without blaming the target.
+step's whole span, start-up and drain included, so on short steps it reads a little low. When \
+the load generator itself fell behind its schedule, the search stopped without blaming the \
+target.
 
 **How the forecast is made.** Concurrency at each step comes from Little's law (completed rate \
 times mean service time). The Universal Scalability Law, X(N) = λN / (1 + σ(N−1) + κN(N−1)), is \
