@@ -10,6 +10,8 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
     /// Points only, no joining line.
     pub dots_only: bool,
+    /// A modelled curve: the line only, no dot per point.
+    pub line_only: bool,
 }
 
 impl<'a> Series<'a> {
@@ -19,6 +21,14 @@ impl<'a> Series<'a> {
             color,
             points,
             dots_only: false,
+            line_only: false,
+        }
+    }
+
+    pub fn curve(name: &'a str, color: &'a str, points: Vec<(f64, f64)>) -> Series<'a> {
+        Series {
+            line_only: true,
+            ..Series::line(name, color, points)
         }
     }
 }
@@ -148,7 +158,7 @@ fn panel(p: &Panel, o: &mut String) {
                 pts.join(" ")
             );
         }
-        for xy in &pts {
+        for xy in pts.iter().filter(|_| !s.line_only) {
             let (x, y) = xy.split_once(',').unwrap_or(("0", "0"));
             let _ = write!(
                 o,
@@ -209,6 +219,7 @@ mod tests {
                 color: "#000",
                 points: vec![(0.0, 1.0), (1.0, 2.0)],
                 dots_only: false,
+                line_only: false,
             }],
             marks: vec![("slo".into(), 1.5)],
         }]);

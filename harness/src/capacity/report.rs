@@ -461,8 +461,9 @@ fn usl_panel<'a>(route: &'a RouteResult, u: &super::usl::UslFit) -> Panel<'a> {
                     .map(|p| (p.concurrency, p.throughput_rps))
                     .collect(),
                 dots_only: true,
+                line_only: false,
             },
-            Series::line("USL fit", "#9467bd", curve),
+            Series::curve("USL fit", "#9467bd", curve),
         ],
         marks: if u.peak_throughput_rps.is_finite() {
             vec![(
