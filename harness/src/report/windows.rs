@@ -205,7 +205,7 @@ pub fn html(s: &Summary, o: &mut String) {
     let _ = write!(
         o,
         "</p><p class=\"note\">Grey: warm-up, not judged. Hover a window for its span and \
-         breaches.</p><figure>{}</figure></section>",
+         breaches.</p><div class=\"grid\"><figure>{}</figure></div></section>",
         budget_chart(s, st)
     );
 }
