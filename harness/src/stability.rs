@@ -92,7 +92,11 @@ impl Windower {
     /// true when the run should stop (abort_after reached).
     pub fn end_interval(&mut self, t_s: f64) -> bool {
         self.intervals += 1;
-        if self.intervals < self.spec.intervals_per_window {
+        // Closed on the clock, not on a tick count: when ticks slip under
+        // load a window still spans its length, to within half an interval.
+        let window = self.spec.window.as_secs_f64();
+        let half_tick = window / self.spec.intervals_per_window as f64 / 2.0;
+        if t_s - self.start_s < window - half_tick {
             return false;
         }
         self.close(t_s, false);

@@ -40,20 +40,21 @@ name = "read"
 path = "/config/effective"
 rate = "100/s"
 [probe.slo]
-p95 = "50ms"
+# Far above what a loaded test machine adds, far below the scripted spike.
+p95 = "150ms"
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_bad_window_is_one_flap_while_the_whole_run_passes() {
-    let t = target(scripted(1000, Some(1150), 120)).await;
+    let t = target(scripted(1000, Some(1080), 400)).await;
     let sc = scenario(WINDOWED, &t.base_url());
     let out = run(&sc).await;
     t.stop();
-    // 15 slow answers of 400 stay under 5 %: the whole-run p95 hides them.
+    // 8 slow answers of 400 stay under 5 %: the whole-run p95 hides them.
     assert_eq!(out.slo("read", "latency_p95_ms").verdict, Verdict::Pass);
     let st = out.summary.stability.as_ref().expect("windows judged");
     let verdicts: Vec<Verdict> = st.windows.iter().map(|w| w.verdict).collect();
-    assert!((8..=9).contains(&verdicts.len()), "{verdicts:?}");
+    assert!((7..=9).contains(&verdicts.len()), "{verdicts:?}");
     assert_eq!(verdicts[2], Verdict::Fail, "{}", st.strip());
     let failed: Vec<u32> = st
         .windows
@@ -67,7 +68,7 @@ async fn one_bad_window_is_one_flap_while_the_whole_run_passes() {
         vec!["read.latency_p95_ms".to_string()]
     );
     let p95 = st.windows[2].slos[0].value.expect("a value");
-    assert!((100.0..200.0).contains(&p95), "window p95 {p95}");
+    assert!((350.0..600.0).contains(&p95), "window p95 {p95}");
     assert_eq!((st.flaps, st.failed_in_observe), (1, 1));
     assert_eq!(st.verdict, Verdict::Fail);
     assert_eq!(out.slo("stability", "flaps").verdict, Verdict::Fail);
@@ -81,7 +82,7 @@ async fn one_bad_window_is_one_flap_while_the_whole_run_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_breach_held_for_n_windows_stops_the_run_with_exit_1() {
-    let t = target(scripted(1000, None, 120)).await;
+    let t = target(scripted(1000, None, 400)).await;
     let toml = WINDOWED
         .replace("duration = \"4s\"", "duration = \"20s\"")
         .replace("flaps_max = 0", "abort_after = 2");
