@@ -148,7 +148,9 @@ async fn run_step(
     }
     let d = &m.probes[0];
     let secs = m.elapsed.as_secs_f64().max(spec.step_duration_s);
-    let achieved = d.requests as f64 / secs;
+    // Starts still queued when the schedule ended were skipped, never sent.
+    let skipped = d.errors.get(crate::metrics::ErrorClass::Skipped);
+    let achieved = d.requests.saturating_sub(skipped) as f64 / secs;
     let service_mean = (!d.service.is_empty()).then(|| d.service.h.mean() / 1000.0);
     let mut why: Vec<String> = slo::evaluate(&s, &m.probes, &m.streams)
         .into_iter()
@@ -163,7 +165,7 @@ async fn run_step(
     // held, or the target completed too little of the offered rate (the
     // completed rate counts the step's start-up and drain too, so on short
     // steps it reads a little low: `reach_min` leaves room for that).
-    let waited = d.late_backpressure as f64 / d.requests.max(1) as f64;
+    let waited = (d.late_backpressure + skipped) as f64 / d.requests.max(1) as f64;
     let reached = waited <= 1.0 - spec.reach_min && achieved >= rate * spec.reach_min;
     let outcome = if generator {
         StepOutcome::GeneratorLimited
@@ -176,7 +178,7 @@ async fn run_step(
     };
     if waited > 1.0 - spec.reach_min {
         why.push(format!(
-            "{:.1} % of sends waited for a busy connection",
+            "{:.1} % of sends waited for a busy connection or were skipped",
             waited * 100.0
         ));
     }
