@@ -13,6 +13,7 @@ use crate::agent;
 use crate::engine::{self, RunOptions};
 use crate::evidence;
 use crate::report;
+use crate::scenario::stability::StabilityAsk;
 use crate::scenario::units::{Dur, Percent};
 use crate::scenario::{self, Overrides, Scenario, Vars};
 use crate::schedule::Share;
@@ -54,6 +55,8 @@ pub enum Command {
     Verify(evidence::VerifyArgs),
     /// Combine agents' evidence folders into one run and judge it once.
     Merge(MergeArgs),
+    /// Step the arrival rate per route to saturation; fit and forecast.
+    Capacity(crate::capacity::cli::CapacityArgs),
 }
 
 #[derive(Args, Debug)]
@@ -63,11 +66,46 @@ pub struct VarArgs {
     pub vars: Vec<(String, String)>,
 }
 
+/// Stability windows; each flag overrides the scenario's `[stability]`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct StabilityArgs {
+    /// Span at the end of the run in which every window must pass (e.g. 30m).
+    #[arg(long, value_parser = parse_dur)]
+    pub observe: Option<Duration>,
+    /// Judge every SLO per window of this length too (e.g. 1m).
+    #[arg(long, value_parser = parse_dur)]
+    pub window: Option<Duration>,
+    /// Leave the windows of this first span out of the stability verdict.
+    #[arg(long, value_parser = parse_dur)]
+    pub warmup: Option<Duration>,
+    /// Most window-verdict flaps allowed.
+    #[arg(long)]
+    pub flaps_max: Option<u64>,
+    /// Stop with exit 1 once one SLO has failed this many windows in a row.
+    #[arg(long)]
+    pub abort_after: Option<u32>,
+}
+
+impl StabilityArgs {
+    fn ask(&self) -> Option<StabilityAsk> {
+        let a = StabilityAsk {
+            observe: self.observe,
+            window: self.window,
+            warmup: self.warmup,
+            flaps_max: self.flaps_max,
+            abort_after: self.abort_after,
+        };
+        (a != StabilityAsk::default()).then_some(a)
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub vars: VarArgs,
+    #[command(flatten)]
+    pub stability: StabilityArgs,
     /// Folder under which the run's evidence folder is created.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
@@ -112,6 +150,8 @@ pub struct CheckArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub vars: VarArgs,
+    #[command(flatten)]
+    pub stability: StabilityArgs,
     /// Show the plan with every probe's duration and stream's hold set to this.
     #[arg(long, value_parser = parse_dur)]
     pub duration: Option<Duration>,
@@ -127,6 +167,8 @@ pub struct DemoArgs {
     /// The scenario to run against the embedded target.
     #[arg(long, default_value = "scenarios/step8-validation.toml")]
     pub scenario: PathBuf,
+    #[command(flatten)]
+    pub stability: StabilityArgs,
     #[arg(short, long)]
     pub quiet: bool,
 }
@@ -145,6 +187,9 @@ pub struct ServeArgs {
     /// Per-route latency: ROUTE=DURATION, routes healthz, ready, config, flags (repeatable).
     #[arg(long, value_parser = parse_route_latency)]
     pub route_latency: Vec<(String, Duration)>,
+    /// Scripted latency for every JSON route: AT=LATENCY from AT after start (repeatable).
+    #[arg(long, value_parser = parse_latency_at)]
+    pub latency_at: Vec<(Duration, Duration)>,
     /// Share of JSON answers that are 503, e.g. 5%.
     #[arg(long, value_parser = parse_pct, default_value = "0%")]
     pub error_rate: f64,
@@ -190,6 +235,7 @@ impl ServeArgs {
             latency: self.latency,
             jitter: self.jitter,
             route_latency: self.route_latency.iter().cloned().collect(),
+            latency_schedule: self.latency_at.clone(),
             error_rate: self.error_rate,
             token: self.token.clone(),
             stall_at: self.stall_at,
@@ -238,6 +284,11 @@ fn parse_route_latency(s: &str) -> Result<(String, Duration), String> {
     Ok((k, parse_dur(&v)?))
 }
 
+fn parse_latency_at(s: &str) -> Result<(Duration, Duration), String> {
+    let (k, v) = parse_kv(s)?;
+    Ok((parse_dur(&k)?, parse_dur(&v)?))
+}
+
 fn vars(v: &VarArgs) -> Vars {
     Vars {
         cli: v.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
@@ -273,6 +324,26 @@ fn load_demo(path: &Path, vars: &Vars, duration: Duration) -> Result<Scenario, i
     Ok(sc)
 }
 
+/// Loads a scenario and applies the stability flags over its `[stability]`.
+fn load_windowed(
+    path: &Path,
+    vars: &Vars,
+    duration: Option<Duration>,
+    st: &StabilityArgs,
+) -> Result<Scenario, i32> {
+    with_stability(load(path, vars, duration)?, st)
+}
+
+fn with_stability(mut sc: Scenario, st: &StabilityArgs) -> Result<Scenario, i32> {
+    if let Some(ask) = st.ask() {
+        sc.set_stability(&ask).map_err(|e| {
+            eprintln!("error: {e}");
+            EXIT_BAD_INPUT
+        })?;
+    }
+    Ok(sc)
+}
+
 pub async fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(a) => {
@@ -283,7 +354,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
                 eprintln!("error: {e}");
                 return EXIT_BAD_INPUT;
             }
-            let sc = match load(&a.scenario, &vars(&a.vars), a.duration) {
+            let sc = match load_windowed(&a.scenario, &vars(&a.vars), a.duration, &a.stability) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
@@ -300,18 +371,21 @@ pub async fn dispatch(cli: Cli) -> i32 {
             run_gated(&sc, &a.out, &opts, gate.as_ref(), a.gate.retain).await
         }
         Command::Merge(a) => merge(a),
-        Command::Check(a) => match load(&a.scenario, &vars(&a.vars), a.duration) {
-            Ok(sc) => {
-                print!("{}", crate::plan::render(&sc));
-                0
+        Command::Check(a) => {
+            match load_windowed(&a.scenario, &vars(&a.vars), a.duration, &a.stability) {
+                Ok(sc) => {
+                    print!("{}", crate::plan::render(&sc));
+                    0
+                }
+                Err(code) => code,
             }
-            Err(code) => code,
-        },
+        }
         Command::Serve(a) => serve(a).await,
         Command::Demo(a) => demo(a).await,
         Command::Report(a) => evidence::report_cmd(&a),
         Command::Compare(a) => evidence::compare_cmd(&a),
         Command::Verify(a) => evidence::verify_cmd(&a),
+        Command::Capacity(a) => crate::capacity::cli::run(a).await,
     }
 }
 
@@ -460,7 +534,9 @@ async fn demo(a: DemoArgs) -> i32 {
     let mut v = Vars::default();
     v.cli.insert("BASE_URL".into(), t.base_url());
     v.cli.insert("TOKEN".into(), token);
-    let sc = match load_demo(&a.scenario, &v, a.duration) {
+    let sc = match load_demo(&a.scenario, &v, a.duration)
+        .and_then(|sc| with_stability(sc, &a.stability))
+    {
         Ok(s) => s,
         Err(code) => return code,
     };

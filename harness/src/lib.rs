@@ -10,6 +10,8 @@
 //! - [`engine`]: runs workers and streams, collects each interval
 //! - [`metrics`]: HDR histograms and counters
 //! - [`slo`]: thresholds judged, verdict and exit code
+//! - [`stability`]: SLOs judged per window, flaps, the stability verdict
+//! - [`capacity`]: stepped load to saturation, USL fit and forecast
 //! - [`report`]: the evidence folder
 //! - [`evidence`]: commands on stored evidence: report, compare, verify, baseline gate
 //! - [`target`]: the embedded reference server
@@ -18,6 +20,7 @@
 //! - [`cli`], [`plan`], [`progress`]: what the user sees
 
 pub mod agent;
+pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod evidence;
@@ -33,4 +36,5 @@ pub mod report;
 pub mod scenario;
 pub mod schedule;
 pub mod slo;
+pub mod stability;
 pub mod target;

@@ -57,6 +57,26 @@ pub fn render(sc: &Scenario) -> String {
         st.max_late_ratio * 100.0
     );
     let _ = writeln!(o, "duration {}", fmt_duration(sc.duration()));
+    if let Some(st) = &sc.stability {
+        let _ = writeln!(
+            o,
+            "windows  {} each; warm-up {}; the last {} must pass in every window; flaps max {}; \
+             abort after {}",
+            fmt_duration(st.window),
+            if st.warmup_windows == 0 {
+                "none".into()
+            } else {
+                fmt_duration(st.warmup())
+            },
+            fmt_duration(st.observe()),
+            st.flaps_max.map_or("not judged".into(), |m| m.to_string()),
+            st.abort_after
+                .map_or("never".into(), |n| format!("{n} failed windows in a row"))
+        );
+        for n in &st.notes {
+            let _ = writeln!(o, "  note     {n}");
+        }
+    }
     for p in &sc.probes {
         let _ = writeln!(
             o,

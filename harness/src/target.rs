@@ -17,7 +17,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -39,6 +39,10 @@ pub struct TargetConfig {
     pub jitter: Duration,
     /// Per route name (`healthz`, `ready`, `config`, `flags`) overrides of `latency`.
     pub route_latency: HashMap<String, Duration>,
+    /// A scripted base latency for every JSON route: from each `(at, latency)`
+    /// on (time since server start), until the next entry; before the
+    /// first, `latency` / `route_latency` apply.
+    pub latency_schedule: Vec<(Duration, Duration)>,
     /// Share of JSON answers that are 503, spread evenly (deterministic).
     pub error_rate: f64,
     /// Required `Authorization: Bearer` value; `None` accepts anything.
@@ -46,7 +50,8 @@ pub struct TargetConfig {
     /// JSON answers due in [at, at+for) from server start are held until at+for.
     pub stall_at: Option<Duration>,
     pub stall_for: Duration,
-    /// A capacity of `workers / service_time`: each request holds a worker.
+    /// A capacity of `workers / service_time`: each request holds a worker
+    /// for `service_time`, first come first served.
     pub workers: Option<usize>,
     pub service_time: Duration,
     pub header_delay: Duration,
@@ -67,6 +72,7 @@ impl Default for TargetConfig {
             latency: Duration::from_millis(2),
             jitter: Duration::from_millis(3),
             route_latency: HashMap::new(),
+            latency_schedule: Vec::new(),
             error_rate: 0.0,
             token: None,
             stall_at: None,
@@ -88,7 +94,10 @@ struct State {
     cfg: TargetConfig,
     started: Instant,
     requests: AtomicU64,
-    workers: Option<Semaphore>,
+    /// When each worker is next free. Booked in advance on the clock rather
+    /// than by sleeping per request, so timer lateness never lowers the
+    /// capacity below `workers / service_time`.
+    workers: Option<std::sync::Mutex<Vec<Instant>>>,
     served: Arc<Served>,
 }
 
@@ -140,7 +149,9 @@ async fn serve(
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(State {
-        workers: cfg.workers.map(Semaphore::new),
+        workers: cfg
+            .workers
+            .map(|n| std::sync::Mutex::new(vec![Instant::now(); n.max(1)])),
         cfg,
         started: Instant::now(),
         requests: AtomicU64::new(0),
@@ -231,18 +242,12 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
         }
     };
     let n = st.requests.fetch_add(1, Ordering::Relaxed);
-    let _permit = match &st.workers {
-        Some(s) => Some(s.acquire().await.expect("never closed")),
-        None => None,
-    };
-    if !st.cfg.service_time.is_zero() {
-        tokio::time::sleep(st.cfg.service_time).await;
+    let served = book_worker(&st, arrived);
+    if served > Instant::now() {
+        tokio::time::sleep_until(served.into()).await;
     }
-    let base = st
-        .cfg
-        .route_latency
-        .get(route)
-        .copied()
+    let base = scheduled_latency(&st.cfg.latency_schedule, arrived - st.started)
+        .or_else(|| st.cfg.route_latency.get(route).copied())
         .unwrap_or(st.cfg.latency);
     let jitter = if st.cfg.jitter.is_zero() {
         Duration::ZERO
@@ -280,6 +285,30 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
         }
     };
     Ok(json(StatusCode::OK, body))
+}
+
+/// When this request's service ends: on the earliest free worker when
+/// workers are limited, else `service_time` after arrival.
+fn book_worker(st: &State, arrived: Instant) -> Instant {
+    let Some(w) = &st.workers else {
+        return arrived + st.cfg.service_time;
+    };
+    let mut free = w.lock().expect("worker book");
+    let i = (0..free.len())
+        .min_by_key(|i| free[*i])
+        .expect("at least one worker");
+    let done = free[i].max(arrived) + st.cfg.service_time;
+    free[i] = done;
+    done
+}
+
+/// The latency of the last schedule entry that has begun at `t`.
+fn scheduled_latency(schedule: &[(Duration, Duration)], t: Duration) -> Option<Duration> {
+    schedule
+        .iter()
+        .filter(|(at, _)| *at <= t)
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, l)| *l)
 }
 
 /// Errors spread evenly: request n fails when floor((n+1)r) > floor(nr).
@@ -379,7 +408,18 @@ async fn feed(
 
 #[cfg(test)]
 mod tests {
-    use super::fails;
+    use super::{fails, scheduled_latency};
+    use std::time::Duration;
+
+    #[test]
+    fn the_latency_schedule_follows_the_latest_entry_begun() {
+        let ms = Duration::from_millis;
+        let s = [(ms(1000), ms(80)), (ms(0), ms(1)), (ms(1500), ms(2))];
+        assert_eq!(scheduled_latency(&s, ms(999)), Some(ms(1)));
+        assert_eq!(scheduled_latency(&s, ms(1200)), Some(ms(80)));
+        assert_eq!(scheduled_latency(&s, ms(9000)), Some(ms(2)));
+        assert_eq!(scheduled_latency(&[(ms(5), ms(1))], ms(1)), None);
+    }
 
     #[test]
     fn injected_errors_are_spread_evenly() {

@@ -14,6 +14,7 @@ use super::Inconclusive;
 use crate::metrics::{Hist, ProbeData, ProbeRecorder, StreamData, StreamRecorder};
 use crate::progress::Live;
 use crate::scenario::Scenario;
+use crate::stability::{WindowLog, Windower};
 
 /// Fewer generator-late sends than this never make a run inconclusive.
 pub const MIN_LATE_SENDS: u64 = 10;
@@ -48,6 +49,8 @@ pub struct Measured {
     pub intervals: Vec<IntervalRow>,
     pub hlog: Vec<u8>,
     pub inconclusive: Vec<Inconclusive>,
+    /// Window verdicts, when the scenario judges stability.
+    pub windows: Option<WindowLog>,
 }
 
 impl Measured {
@@ -62,6 +65,7 @@ impl Measured {
             intervals: Vec::new(),
             hlog: Vec::new(),
             inconclusive: Vec::new(),
+            windows: None,
         }
     }
 
@@ -97,6 +101,7 @@ struct State {
     hlog: Vec<u8>,
     serializer: V2DeflateSerializer,
     live: Arc<Live>,
+    windower: Option<Windower>,
 }
 
 /// hlog tags may not hold commas or spaces.
@@ -153,16 +158,20 @@ impl Collector {
             hlog,
             serializer,
             live,
+            windower: Windower::new(sc),
         })))
     }
 
-    pub fn tick(&self, now: Instant) {
-        self.0.lock().expect("collector lock").tick(now);
+    /// Returns true when the stability windows ask the run to stop.
+    pub fn tick(&self, now: Instant) -> bool {
+        self.0.lock().expect("collector lock").tick(now)
     }
 
     pub fn finish(&self, now: Instant) -> Measured {
         let mut st = self.0.lock().expect("collector lock");
-        st.tick(now);
+        st.tick_data(now);
+        let t_s = (now - st.start).as_secs_f64();
+        let windows = st.windower.take().map(|w| w.finish(t_s));
         Measured {
             started_wall: st.started_wall,
             ended_wall: st.started_wall + (now - st.start),
@@ -173,12 +182,20 @@ impl Collector {
             intervals: std::mem::take(&mut st.rows),
             hlog: std::mem::take(&mut st.hlog),
             inconclusive: Vec::new(),
+            windows,
         }
     }
 }
 
 impl State {
-    fn tick(&mut self, now: Instant) {
+    /// A whole interval: its data, then the window it completes, if any.
+    fn tick(&mut self, now: Instant) -> bool {
+        self.tick_data(now);
+        let t_s = (now - self.start).as_secs_f64();
+        self.windower.as_mut().is_some_and(|w| w.end_interval(t_s))
+    }
+
+    fn tick_data(&mut self, now: Instant) {
         let from = self.last_tick - self.start;
         let len = now - self.last_tick;
         self.last_tick = now;
@@ -200,6 +217,9 @@ impl State {
             self.write(&name, "service", &d.service, from, len);
             self.write(&name, "lateness", &d.lateness, from, len);
             self.probes[i].add(&d);
+            if let Some(w) = &mut self.windower {
+                w.add_probe(i, &d);
+            }
             self.spare = d;
             self.spare.reset();
         }
@@ -218,6 +238,9 @@ impl State {
                 self.write(&name, tag, h, from, len);
             }
             self.streams[i].add(&d);
+            if let Some(w) = &mut self.windower {
+                w.add_stream(i, &d);
+            }
         }
         self.live.update(requests, errors, p95, open);
     }

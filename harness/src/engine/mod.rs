@@ -207,7 +207,12 @@ async fn drive(
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = tick.tick() => collector.tick(Instant::now()),
+            _ = tick.tick() => {
+                if collector.tick(Instant::now()) {
+                    tracing::warn!("stopping early: an SLO failed too many windows in a row");
+                    let _ = cancel.send(true);
+                }
+            }
             _ = &mut stop, if !interrupted => {
                 tracing::warn!("interrupted: stopping load and writing partial evidence");
                 interrupted = true;

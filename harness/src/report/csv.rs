@@ -146,6 +146,7 @@ pub fn rows(s: &Summary) -> Vec<Row> {
             ("availability".into(), t.availability, "ratio"),
         ],
     );
+    rows.extend(super::windows::csv_rows(s));
     rows
 }
 

@@ -27,6 +27,7 @@ pub fn render(st: &Stored) -> String {
     super::baseline::html(s, &mut o);
     latency(st, &mut o);
     timelines(s, &mut o);
+    super::windows::html(s, &mut o);
     streams(st, &mut o);
     facts(s, &mut o);
     o.push_str("</main></body></html>\n");

@@ -123,6 +123,7 @@ pub fn render(s: &Summary) -> String {
         stream_notes(st, &mut o);
         let _ = writeln!(o, "\nHeartbeat gap: {}.", st.gap_definition);
     }
+    super::windows::markdown(s, &mut o);
     o.push_str("\n## Run facts\n\n");
     let t = &s.totals;
     let _ = writeln!(o, "- requests (JSON and stream connects): {}", t.requests);

@@ -14,6 +14,7 @@ pub mod markdown;
 pub mod stored;
 pub mod summary;
 pub mod svg;
+pub mod windows;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -209,6 +210,7 @@ pub fn terminal(s: &Summary) -> String {
         s.totals.status_5xx,
         value(s.totals.availability, "ratio")
     ));
+    out.push_str(&windows::terminal(s));
     for why in &s.run.reasons {
         out.push_str(&format!("inconclusive: {why}\n"));
     }

@@ -11,6 +11,7 @@ use crate::engine::{IntervalRow, Measured};
 use crate::metrics::{ErrorCounts, Percentiles, ProbeData, StreamData};
 use crate::scenario::{Load, Scenario};
 use crate::slo::{self, SloResult, Totals, Verdict};
+use crate::stability::{self, StabilityReport};
 
 pub const SCHEMA: &str = "slogate.summary/1";
 
@@ -38,6 +39,9 @@ pub struct Summary {
     /// The baseline gate's result, when the run was gated on a baseline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<super::baseline::BaselineGate>,
+    /// Window verdicts and the stability verdict, when the run judged windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stability: Option<StabilityReport>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -244,7 +248,19 @@ pub fn status_map(s: &[u64; 6]) -> BTreeMap<String, u64> {
         .collect()
 }
 
-pub fn build(sc: &Scenario, m: &Measured, slos: Vec<SloResult>, agent: Option<String>) -> Summary {
+pub fn build(
+    sc: &Scenario,
+    m: &Measured,
+    mut slos: Vec<SloResult>,
+    agent: Option<String>,
+) -> Summary {
+    let stability = match (&sc.stability, &m.windows) {
+        (Some(spec), Some(log)) => Some(stability::summarize(spec, log)),
+        _ => None,
+    };
+    if let Some(st) = &stability {
+        slos.extend(st.slo_results());
+    }
     let verdict = slo::overall(&slos, m);
     let secs = m.elapsed.as_secs_f64();
     let mut lateness = crate::metrics::Hist::default();
@@ -298,6 +314,7 @@ pub fn build(sc: &Scenario, m: &Measured, slos: Vec<SloResult>, agent: Option<St
         intervals: m.intervals.clone(),
         retain_days: None,
         baseline: None,
+        stability,
     }
 }
 

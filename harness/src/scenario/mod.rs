@@ -2,8 +2,10 @@
 //! it. `load` reads a TOML file, expands `${VAR}`s, and validates everything
 //! before any traffic is sent; every problem names file, line and field.
 
+pub mod capacity;
 mod expand;
 mod raw;
+pub mod stability;
 pub mod units;
 
 use std::fmt;
@@ -332,6 +334,10 @@ pub struct Scenario {
     pub probes: Vec<ProbeSpec>,
     pub streams: Vec<StreamSpec>,
     pub secrets: Secrets,
+    /// Windows to judge besides the whole run; `None` without `[stability]`.
+    pub stability: Option<stability::StabilitySpec>,
+    /// `[capacity]` as written; `slogate capacity` resolves it.
+    pub capacity: capacity::CapacityAsk,
 }
 
 impl Scenario {
@@ -340,6 +346,21 @@ impl Scenario {
         let p = self.probes.iter().map(|p| p.load.duration());
         let s = self.streams.iter().map(|s| s.hold);
         p.chain(s).max().unwrap_or_default()
+    }
+
+    /// Sets or changes the stability windows (from `[stability]` merged with
+    /// command-line flags) and fits them to the run's length.
+    pub fn set_stability(&mut self, over: &stability::StabilityAsk) -> Result<(), String> {
+        let asked = self
+            .stability
+            .as_ref()
+            .map(|s| s.asked.merged(over))
+            .unwrap_or_else(|| over.clone());
+        asked.validate().map_err(|(_, m)| m)?;
+        let run = self.duration();
+        let spec = stability::StabilitySpec::resolve(&asked, run, &mut self.settings.interval);
+        self.stability = Some(spec);
+        Ok(())
     }
 }
 
@@ -587,7 +608,9 @@ fn resolve(
         Bound::Min,
         raw.slo.availability_min.map(|p| p.0),
     );
-    Ok(Scenario {
+    let stability = stability_ask(ctx, raw.stability)?;
+    let capacity = capacity_ask(ctx, raw.capacity)?;
+    let mut sc = Scenario {
         name: secrets.mask(&name),
         description: raw.description,
         file: PathBuf::new(),
@@ -599,7 +622,65 @@ fn resolve(
         probes,
         streams,
         secrets,
-    })
+        stability: None,
+        capacity,
+    };
+    if let Some(ask) = stability {
+        sc.set_stability(&ask).expect("validated by stability_ask");
+    }
+    Ok(sc)
+}
+
+fn stability_ask(
+    ctx: &Ctx,
+    raw: Option<Spanned<raw::Stability>>,
+) -> Result<Option<stability::StabilityAsk>, ScenarioError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let span = raw.span();
+    let r = raw.into_inner();
+    let ask = stability::StabilityAsk {
+        observe: r.observe.map(|d| d.0),
+        window: r.window.map(|d| d.0),
+        warmup: r.warmup.map(|d| d.0),
+        flaps_max: r.flaps_max,
+        abort_after: r.abort_after,
+    };
+    ask.validate()
+        .map_err(|(field, m)| ctx.err(span, field, m))?;
+    Ok(Some(ask))
+}
+
+fn capacity_ask(
+    ctx: &Ctx,
+    raw: Option<Spanned<raw::Capacity>>,
+) -> Result<capacity::CapacityAsk, ScenarioError> {
+    let Some(raw) = raw else {
+        return Ok(capacity::CapacityAsk::default());
+    };
+    let span = raw.span();
+    let r = raw.into_inner();
+    let search = match &r.mode {
+        None => None,
+        Some(m) => Some(
+            capacity::parse_search(m.get_ref())
+                .map_err(|e| ctx.err(m.span(), "capacity.mode", e))?,
+        ),
+    };
+    let ask = capacity::CapacityAsk {
+        search,
+        start: r.start.map(|v| v.0),
+        step: r.step.map(|v| v.0),
+        step_duration: r.step_duration.map(|v| v.0),
+        max: r.max.map(|v| v.0),
+        precision: r.precision.map(|v| v.0),
+        reach_min: r.reach_min.map(|v| v.0),
+        target_rate: r.target_rate.map(|v| v.0),
+        headroom: r.headroom.map(|v| v.0),
+    };
+    ask.resolve().map_err(|e| ctx.err(span, "capacity", e))?;
+    Ok(ask)
 }
 
 /// Names become folder names, interval-log tags and table cells: keep them plain.

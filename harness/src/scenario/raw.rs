@@ -21,6 +21,8 @@ pub struct File {
     pub defaults: Defaults,
     #[serde(default)]
     pub slo: RunSlo,
+    pub stability: Option<Spanned<Stability>>,
+    pub capacity: Option<Spanned<Capacity>>,
     #[serde(default, rename = "probe")]
     pub probes: Vec<Spanned<Probe>>,
     #[serde(default, rename = "stream")]
@@ -140,4 +142,30 @@ pub struct StreamSlo {
     pub reconnects_max: Option<u64>,
     pub ids_lost_max: Option<u64>,
     pub error_rate: Option<Percent>,
+}
+
+/// `[stability]`: judge the SLOs per window as well as over the whole run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stability {
+    pub observe: Option<Dur>,
+    pub window: Option<Dur>,
+    pub warmup: Option<Dur>,
+    pub flaps_max: Option<u64>,
+    pub abort_after: Option<u32>,
+}
+
+/// `[capacity]`: how `slogate capacity` steps the arrival rate.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    pub mode: Option<Spanned<String>>,
+    pub start: Option<Rate>,
+    pub step: Option<Rate>,
+    pub step_duration: Option<Dur>,
+    pub max: Option<Rate>,
+    pub precision: Option<Percent>,
+    pub reach_min: Option<Percent>,
+    pub target_rate: Option<Rate>,
+    pub headroom: Option<Percent>,
 }

@@ -2,6 +2,7 @@
 //! against servers started in-process on loopback port 0.
 
 mod agents;
+mod capacity;
 mod cases;
 mod cases_json;
 mod ci_files;
@@ -13,5 +14,6 @@ mod k8s;
 mod nchan_ids;
 mod rawserver;
 mod sse_reconnect;
+mod stability;
 mod timing;
 mod validation;
