@@ -28,7 +28,7 @@ pub mod defaults {
     pub const INTERVAL: Duration = Duration::from_secs(1);
     /// A send more than this late, while a connection was free, is the
     /// generator's own fault.
-    pub const LATE_THRESHOLD: Duration = Duration::from_millis(10);
+    pub const LATE_THRESHOLD: Duration = Duration::from_millis(50);
     /// Past this share of generator-late sends the verdict is inconclusive.
     pub const MAX_LATE_RATIO: f64 = 0.01;
     pub const STREAMS: u32 = 1;

@@ -89,7 +89,9 @@ async fn a_one_second_stall_shows_in_corrected_latency_not_in_service_time() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_generator_that_falls_behind_is_inconclusive_never_a_pass() {
     let t = common::target(common::quiet_target()).await;
-    let sc = common::scenario(&open_scenario("100/s", "2s", 16), &t.base_url());
+    let toml = open_scenario("100/s", "2s", 16)
+        .replace("[defaults]", "[defaults]\nlate_threshold = \"10ms\"");
+    let sc = common::scenario(&toml, &t.base_url());
     // Holds the only runtime thread 30 ms at a time, as a starved generator
     // would be held: sends go out late while connections are free.
     let hog = tokio::spawn(async {
