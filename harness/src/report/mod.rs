@@ -215,6 +215,11 @@ pub fn terminal(s: &Summary) -> String {
         out.push_str(&format!("inconclusive: {why}\n"));
     }
     out.push_str(&baseline::terminal(s));
+    if s.slos.is_empty() {
+        out.push_str(
+            "note: this scenario sets no SLO, so nothing was judged: the run passes by default\n",
+        );
+    }
     out
 }
 
