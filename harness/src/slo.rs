@@ -113,7 +113,8 @@ pub struct Totals {
 pub fn totals(probes: &[ProbeData], streams: &[StreamData]) -> Totals {
     let mut t = Totals::default();
     for p in probes {
-        t.requests += p.requests;
+        // Starts never sent are no request the target answered or failed.
+        t.requests += p.requests - p.errors.get(crate::metrics::ErrorClass::Skipped);
         t.ok += p.ok;
         t.status_5xx += p.status[5];
         t.transport_errors += p.errors.transport();

@@ -328,8 +328,9 @@ fn probe_summary(s: &crate::scenario::ProbeSpec, d: &ProbeData, secs: f64) -> Pr
         requests: d.requests,
         ok: d.ok,
         error_rate: d.error_rate(),
+        // Sent requests only: skipped starts never left the generator.
         throughput_rps: if secs > 0.0 {
-            d.requests as f64 / secs
+            (d.requests - d.errors.get(crate::metrics::ErrorClass::Skipped)) as f64 / secs
         } else {
             0.0
         },

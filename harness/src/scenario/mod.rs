@@ -487,7 +487,13 @@ fn resolve(
     mut secrets: Secrets,
 ) -> Result<Scenario, ScenarioError> {
     let base_url = check_base_url(ctx, &raw.base_url)?;
-    let bearer = raw.auth.bearer.as_ref().map(|b| b.get_ref().clone());
+    // `bearer = "${TOKEN:-}"` with no token means no Authorization header.
+    let bearer = raw
+        .auth
+        .bearer
+        .as_ref()
+        .map(|b| b.get_ref().clone())
+        .filter(|b| !b.is_empty());
     if let Some(b) = &raw.auth.bearer {
         secrets.add(b.get_ref());
         if http::HeaderValue::from_str(&format!("Bearer {}", b.get_ref())).is_err() {

@@ -39,7 +39,13 @@ async fn server_closes_are_counted_timed_and_judged_in_every_file() {
     let st = &o.summary.streams[0];
     // Closes at 0.3 s, ~0.63 s and ~0.96 s: two or three reconnects in 1 s.
     assert!((2..=3).contains(&st.reconnects), "{}", st.reconnects);
-    assert_eq!(st.disconnects, st.reconnects);
+    // A close just before the hold ends may have no reconnect after it.
+    assert!(
+        st.disconnects == st.reconnects || st.disconnects == st.reconnects + 1,
+        "{} disconnects, {} reconnects",
+        st.disconnects,
+        st.reconnects
+    );
     assert_eq!((st.ids_lost, st.ids_repeated), (0, 0));
     assert!(st.events >= 10);
     let rt = &st.reconnect_time;
