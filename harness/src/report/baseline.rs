@@ -53,6 +53,9 @@ fn reference(r: &SloResult, before: f64) -> f64 {
     }
 }
 
+/// Latencies within this of their baseline never fail the gate.
+pub const GATE_MIN_LATENCY_MS: f64 = 2.0;
+
 fn gate_one(base: Option<&SloResult>, r: &SloResult, bound: f64) -> Gated {
     let before = base.and_then(|b| b.value);
     let mut g = Gated {
@@ -74,7 +77,9 @@ fn gate_one(base: Option<&SloResult>, r: &SloResult, bound: f64) -> Gated {
         } else {
             worse.signum() * f64::INFINITY
         });
-        g.regressed = worse > 0.0 && g.change.is_some_and(|c| c > bound + 1e-12);
+        // A couple of milliseconds is host noise, whatever its percentage.
+        let material = r.unit != "ms" || worse >= GATE_MIN_LATENCY_MS;
+        g.regressed = material && worse > 0.0 && g.change.is_some_and(|c| c > bound + 1e-12);
     }
     g
 }

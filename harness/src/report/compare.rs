@@ -14,7 +14,8 @@
 //!
 //! Intervals of one run are not independent (load and target drift), so
 //! the percentile band is, if anything, too narrow: a "regressed" call on a
-//! small delta deserves a second run. HDR resolution (0.1 %) is the floor.
+//! small delta deserves a second run. HDR resolution (0.1 %), and 1 ms for
+//! latencies, is the floor.
 
 use std::fmt::Write;
 
@@ -187,6 +188,9 @@ pub fn noise(st: &Stored, r: &SloResult) -> Option<f64> {
 }
 
 /// How much worse `after` is than `before` (positive: worse) for this bound.
+/// A latency change smaller than this is never called a change.
+pub const MIN_LATENCY_CHANGE_MS: f64 = 1.0;
+
 pub fn worse_by(bound: Bound, before: f64, after: f64) -> f64 {
     match bound {
         Bound::Max => after - before,
@@ -219,7 +223,12 @@ fn compare_one(before: &Stored, after: &Stored, b: &SloResult, a: &SloResult) ->
     let (Some(bv), Some(av)) = (b.value, a.value) else {
         return c;
     };
-    let floor = 0.001 * bv.abs().max(av.abs());
+    // HDR resolution, and for latencies a millisecond: below that, timer
+    // and scheduler noise on the load host decide, not the change.
+    let mut floor = 0.001 * bv.abs().max(av.abs());
+    if a.unit == "ms" {
+        floor = floor.max(MIN_LATENCY_CHANGE_MS);
+    }
     let band = match (nb, na) {
         (Some(x), Some(y)) => Some((2.0 * (x * x + y * y).sqrt()).max(floor)),
         _ => None,
