@@ -267,6 +267,23 @@ mod tests {
     }
 
     #[test]
+    fn a_couple_of_milliseconds_is_noise_not_a_regression() {
+        let b = slo(Metric::LatencyP95, Bound::Max, 300.0, 6.6);
+        let noise = gate_one(
+            Some(&b),
+            &slo(Metric::LatencyP95, Bound::Max, 300.0, 8.1),
+            0.10,
+        );
+        assert!(!noise.regressed, "{noise:?}");
+        let real = gate_one(
+            Some(&b),
+            &slo(Metric::LatencyP95, Bound::Max, 300.0, 9.0),
+            0.10,
+        );
+        assert!(real.regressed, "{real:?}");
+    }
+
+    #[test]
     fn latency_gates_relative_to_the_baseline() {
         let b = slo(Metric::LatencyP95, Bound::Max, 300.0, 100.0);
         let ok = gate_one(

@@ -395,6 +395,16 @@ mod tests {
     }
 
     #[test]
+    fn sub_millisecond_latency_changes_are_unchanged() {
+        // Identical spreads, shifted by 0.6 ms: tight bands, but below 1 ms.
+        let base = [3.0, 3.0, 3.0, 3.0];
+        let shifted = [3.6, 3.6, 3.6, 3.6];
+        assert_eq!(call(&base, &shifted).call, Call::Unchanged);
+        let real = [5.0, 5.0, 5.0, 5.0];
+        assert_eq!(call(&base, &real).call, Call::Regressed);
+    }
+
+    #[test]
     fn calls_follow_the_noise_band() {
         let base = [100.0, 104.0, 98.0, 102.0, 96.0, 100.0, 103.0, 97.0];
         let same = [101.0, 99.0, 103.0, 97.0, 100.0, 102.0, 98.0, 100.0];
