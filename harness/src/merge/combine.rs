@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::engine::tag_name;
 use crate::metrics::{ErrorCounts, Hist, ProbeData, StreamData, ERROR_CLASSES};
 use crate::report::stored::Stored;
-use crate::report::summary::{errors_map, status_map, ProbeSummary, StreamSummary};
+use crate::report::summary::{self, ProbeSummary, StreamSummary};
 
 fn error_counts(m: &BTreeMap<String, u64>) -> anyhow::Result<ErrorCounts> {
     let mut e = ErrorCounts::default();
@@ -89,6 +89,9 @@ pub fn stream_data(st: &Stored, s: &StreamSummary) -> anyhow::Result<StreamData>
         empty_connections: s.empty_connections,
         oversize: s.oversize,
         closed_204: s.closed_by_server,
+        disconnects: s.disconnects,
+        flapping_streams: s.flapping_streams,
+        protocol_reasons: s.protocol_errors.clone(),
         ..Default::default()
     };
     for (tag, view) in StreamData::HIST_TAGS.iter().zip(stream_views(s)) {
@@ -100,52 +103,50 @@ pub fn stream_data(st: &Stored, s: &StreamSummary) -> anyhow::Result<StreamData>
 
 /// A probe's merged summary: the first agent's description, merged figures.
 pub fn probe_summary(first: &ProbeSummary, d: &ProbeData, secs: f64) -> ProbeSummary {
-    ProbeSummary {
-        requests: d.requests,
-        ok: d.ok,
-        error_rate: d.error_rate(),
-        throughput_rps: if secs > 0.0 {
-            d.requests as f64 / secs
-        } else {
-            0.0
-        },
-        errors: errors_map(&d.errors),
-        status: status_map(&d.status),
-        latency: d.latency.summary(),
-        service: d.service.summary(),
-        late_generator: d.late_generator,
-        late_backpressure: d.late_backpressure,
-        ..first.clone()
-    }
+    summary::probe_figures(first.clone(), d, secs)
 }
 
 /// A stream's merged summary; `streams` is the agents' populations added.
 pub fn stream_summary(first: &StreamSummary, d: &StreamData, streams: u32) -> StreamSummary {
     StreamSummary {
         streams,
-        connects: d.connects,
-        connected: d.connected,
-        reconnects: d.reconnects,
-        messages: d.messages,
-        comments: d.comments,
-        events: d.events,
-        data_events: d.data_events,
-        ids_lost: d.ids_lost,
-        ids_repeated: d.ids_repeated,
-        empty_connections: d.empty_connections,
-        oversize: d.oversize,
-        closed_by_server: d.closed_204,
-        error_rate: d.error_rate(),
-        errors: errors_map(&d.errors),
-        status: status_map(&d.status),
-        ttfb: d.ttfb.summary(),
-        first_byte: d.first_byte.summary(),
-        first_message: d.first_message.summary(),
-        first_event: d.first_event.summary(),
-        gap: d.gap.summary(),
-        data_gap: d.data_gap.summary(),
-        stream_max_gap: d.stream_max_gap.summary(),
-        reconnect_time: d.reconnect_time.summary(),
-        ..first.clone()
+        ..summary::stream_figures(first.clone(), d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stream_counter_survives_the_merge() {
+        let mut protocol = BTreeMap::new();
+        protocol.insert("invalid UTF-8 from server".to_string(), 2);
+        let s = StreamSummary {
+            name: "jobs".into(),
+            connects: 9,
+            connected: 7,
+            disconnects: 3,
+            flapping_streams: 1,
+            protocol_errors: protocol.clone(),
+            ..Default::default()
+        };
+        let st = Stored {
+            summary: crate::report::stored::tests::dummy(),
+            intervals: Vec::new(),
+        };
+        let d = stream_data(&st, &s).unwrap();
+        let mut both = d.clone();
+        both.add(&d);
+        let merged = stream_summary(&s, &both, 4);
+        assert_eq!(
+            (merged.connects, merged.connected, merged.streams),
+            (18, 14, 4)
+        );
+        assert_eq!((merged.disconnects, merged.flapping_streams), (6, 2));
+        assert_eq!(
+            merged.protocol_errors.get("invalid UTF-8 from server"),
+            Some(&4)
+        );
     }
 }

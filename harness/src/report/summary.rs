@@ -103,7 +103,7 @@ pub struct Generator {
     pub lateness: Percentiles,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ProbeSummary {
     pub name: String,
     pub class: String,
@@ -127,7 +127,7 @@ pub struct ProbeSummary {
     pub checks: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct StreamSummary {
     pub name: String,
     pub path: String,
@@ -319,12 +319,22 @@ pub fn build(
 }
 
 fn probe_summary(s: &crate::scenario::ProbeSpec, d: &ProbeData, secs: f64) -> ProbeSummary {
-    ProbeSummary {
+    let base = ProbeSummary {
         name: s.name.clone(),
         class: format!("{:?}", s.class).to_lowercase(),
         method: s.method.to_string(),
         path: s.path.clone(),
         load: describe_load(&s.load),
+        checks: s.checks.iter().map(describe_check).collect(),
+        ..Default::default()
+    };
+    probe_figures(base, d, secs)
+}
+
+/// A probe's measured figures over `base`'s description: one mapping for a
+/// run and for a merge of agents, so that neither can miss a field.
+pub fn probe_figures(base: ProbeSummary, d: &ProbeData, secs: f64) -> ProbeSummary {
+    ProbeSummary {
         requests: d.requests,
         ok: d.ok,
         error_rate: d.error_rate(),
@@ -340,7 +350,7 @@ fn probe_summary(s: &crate::scenario::ProbeSpec, d: &ProbeData, secs: f64) -> Pr
         service: d.service.summary(),
         late_generator: d.late_generator,
         late_backpressure: d.late_backpressure,
-        checks: s.checks.iter().map(describe_check).collect(),
+        ..base
     }
 }
 
@@ -353,11 +363,20 @@ pub fn describe_check(c: &crate::scenario::Check) -> String {
 }
 
 fn stream_summary(s: &crate::scenario::StreamSpec, d: &StreamData) -> StreamSummary {
-    StreamSummary {
+    let base = StreamSummary {
         name: s.name.clone(),
         path: s.path.clone(),
         streams: s.connections,
         hold_s: s.hold.as_secs_f64(),
+        gap_definition: GAP_DEFINITION.into(),
+        ..Default::default()
+    };
+    stream_figures(base, d)
+}
+
+/// A stream's measured figures over `base`'s description (see `probe_figures`).
+pub fn stream_figures(base: StreamSummary, d: &StreamData) -> StreamSummary {
+    StreamSummary {
         connects: d.connects,
         connected: d.connected,
         reconnects: d.reconnects,
@@ -381,9 +400,9 @@ fn stream_summary(s: &crate::scenario::StreamSpec, d: &StreamData) -> StreamSumm
         data_gap: d.data_gap.summary(),
         stream_max_gap: d.stream_max_gap.summary(),
         reconnect_time: d.reconnect_time.summary(),
-        gap_definition: GAP_DEFINITION.into(),
         disconnects: d.disconnects,
         flapping_streams: d.flapping_streams,
         protocol_errors: d.protocol_reasons.clone(),
+        ..base
     }
 }
