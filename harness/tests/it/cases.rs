@@ -514,3 +514,69 @@ async fn b14c_connections_without_messages_are_flapping_with_backoff() {
     }
     assert!(min_ms(&r.data.reconnect_time) >= 50.0);
 }
+
+/// B13, refused variant (time ÷5): after the first stream ends the port
+/// refuses connections for 1 s, then serves again. Attempts follow the
+/// backoff (not a tight loop), the stream resumes within one delay with
+/// Last-Event-ID, and the downtime shows as the reconnect time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b13_refused_port_is_retried_with_backoff_and_resumes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let read_head = |mut sock: tokio::net::TcpStream| async move {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = sock.read(&mut buf).await.unwrap();
+                assert!(n > 0, "client closed before its request");
+                head.extend_from_slice(&buf[..n]);
+            }
+            (sock, String::from_utf8_lossy(&head).to_lowercase())
+        };
+        let sse = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let (mut sock, _) = read_head(listener.accept().await.unwrap().0).await;
+        sock.write_all(sse.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sock.write_all(b"10\r\nid: 1\ndata: a\n\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sock.write_all(b"0\r\n\r\n").await.unwrap();
+        drop(sock);
+        drop(listener);
+        let down_from = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let again = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let up_at = std::time::Instant::now();
+        let (mut sock, head) = read_head(again.accept().await.unwrap().0).await;
+        let resumed_after = up_at.elapsed();
+        sock.write_all(sse.as_bytes()).await.unwrap();
+        sock.write_all(b"6\r\n: hi\n\n\r\n").await.unwrap();
+        let mut rest = [0u8; 64];
+        let _ = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut rest)).await;
+        (head, resumed_after, up_at - down_from)
+    });
+    let url = format!("http://{addr}");
+    let r = sse(&url, "hold = \"4s\"\nreconnect_delay = \"100ms\"").await;
+    let (head, resumed_after, down) = server.await.unwrap();
+    assert!(head.contains("last-event-id: 1"), "{head}");
+    let refused = r.data.errors.get(ErrorClass::ConnectRefused);
+    // Delays of 100, 200, 400, 800 ms (each drawn from [d/2, d]) cover the
+    // 1 s outage with 2 to 5 attempts; a tight loop would make hundreds.
+    assert!((2..=5).contains(&refused), "refused attempts {refused}");
+    assert!(
+        resumed_after <= Duration::from_millis(1700),
+        "resumed after {resumed_after:?}"
+    );
+    assert_eq!(r.data.reconnects, 1);
+    let downtime = max_ms(&r.data.reconnect_time);
+    assert_within(
+        "downtime ms",
+        downtime,
+        down.as_millis() as f64,
+        down.as_millis() as f64 + 1700.0,
+    );
+    assert_eq!(r.datas(), ["a"]);
+}
